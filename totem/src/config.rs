@@ -1,0 +1,125 @@
+//! Protocol options, named and defaulted as in corosync.conf's `totem` section (corosync.conf(5)).
+
+use std::time::Duration;
+
+/// Options of the Totem protocol. Field names follow corosync.conf so a config maps 1:1.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TotemConfig {
+    /// `token`: time without a token before it is declared lost (corosync default 3000 ms).
+    pub token: Duration,
+    /// `token_retransmits_before_loss_const`: token retransmits before loss (default 4).
+    pub token_retransmits_before_loss_const: u32,
+    /// `hold`: how long an idle representative holds the token before passing it (default 180 ms).
+    pub hold: Duration,
+    /// `join`: interval between join messages while gathering (default 50 ms).
+    pub join: Duration,
+    /// `consensus`: time to reach consensus in gather before failing the silent (default 1.2 × token).
+    pub consensus: Duration,
+    /// `merge`: interval at which an idle representative looks for other rings (default 200 ms).
+    pub merge: Duration,
+    /// `downcheck`: interval at which a lone node retries forming a ring (default 1000 ms).
+    pub downcheck: Duration,
+    /// `fail_recv_const`: rotations with a stuck aru before its owner is declared failed (default 2500).
+    pub fail_recv_const: u32,
+    /// `seqno_unchanged_const`: idle rotations before the representative starts to hold the token (default 30).
+    pub seqno_unchanged_const: u32,
+    /// `miss_count_const`: token visits a missing message waits before its retransmission is
+    /// requested again (default 5). The first request goes out on the first visit that sees the gap.
+    pub miss_count_const: u32,
+    /// `window_size`: messages all nodes together may send in one token rotation (default 50).
+    pub window_size: u32,
+    /// `max_messages`: messages one node may send per token visit (default 17).
+    pub max_messages: u32,
+    /// `send_join`: upper bound of a random delay before sending a join, 0 = none (default 0).
+    pub send_join: Duration,
+    /// `netmtu`: largest datagram the engine emits, in bytes (default 1500).
+    pub netmtu: usize,
+    /// Largest application message accepted by [`crate::Srp::submit`] (default 1 MiB).
+    pub message_size_max: usize,
+    /// Bytes of application messages that may wait to be sent before `submit` says try again
+    /// (default 16 MiB).
+    pub send_queue_bytes_max: usize,
+    /// Entries carried in a token's retransmit request list (default 64).
+    pub rtr_max: usize,
+}
+
+/// Bytes of a datagram taken by the packet header, crc and the packed message framing, kept
+/// free when packing messages up to `netmtu`. Also covers the transport's own overhead
+/// (IP + UDP headers, authentication) so a packet fits a link MTU of `netmtu`.
+pub const PACKET_OVERHEAD: usize = 160;
+
+impl Default for TotemConfig {
+    fn default() -> Self {
+        let token = Duration::from_millis(3000);
+        TotemConfig {
+            token,
+            token_retransmits_before_loss_const: 4,
+            hold: Duration::from_millis(180),
+            join: Duration::from_millis(50),
+            consensus: token.mul_f64(1.2),
+            merge: Duration::from_millis(200),
+            downcheck: Duration::from_millis(1000),
+            fail_recv_const: 2500,
+            seqno_unchanged_const: 30,
+            miss_count_const: 5,
+            window_size: 50,
+            max_messages: 17,
+            send_join: Duration::ZERO,
+            netmtu: 1500,
+            message_size_max: 1 << 20,
+            send_queue_bytes_max: 16 << 20,
+            rtr_max: 64,
+        }
+    }
+}
+
+impl TotemConfig {
+    /// A config with `token` set and `consensus` derived from it as corosync does (1.2 × token).
+    pub fn with_token(token: Duration) -> Self {
+        TotemConfig { token, consensus: token.mul_f64(1.2), ..TotemConfig::default() }
+    }
+
+    /// `token_retransmit`: time after passing the token with no sign of it before sending it
+    /// again; corosync derives it as token / (token_retransmits_before_loss_const + 0.2).
+    pub fn token_retransmit(&self) -> Duration {
+        self.token.div_f64(f64::from(self.token_retransmits_before_loss_const) + 0.2)
+    }
+
+    /// Payload bytes available in one datagram for packed application messages.
+    pub fn packet_payload_max(&self) -> usize {
+        self.netmtu.saturating_sub(PACKET_OVERHEAD).max(64)
+    }
+
+    /// Checks the options against each other; returns a description of the first problem.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.token.is_zero() {
+            return Err("token must be greater than 0".into());
+        }
+        if self.consensus < self.token {
+            return Err(format!(
+                "consensus ({} ms) must be at least token ({} ms)",
+                self.consensus.as_millis(),
+                self.token.as_millis()
+            ));
+        }
+        if self.hold >= self.token {
+            return Err("hold must be less than token".into());
+        }
+        if self.join.is_zero() || self.merge.is_zero() || self.downcheck.is_zero() {
+            return Err("join, merge and downcheck must be greater than 0".into());
+        }
+        if self.window_size == 0 || self.max_messages == 0 {
+            return Err("window_size and max_messages must be greater than 0".into());
+        }
+        if self.max_messages > self.window_size {
+            return Err("max_messages must not exceed window_size".into());
+        }
+        if self.netmtu < PACKET_OVERHEAD + 64 {
+            return Err(format!("netmtu must be at least {}", PACKET_OVERHEAD + 64));
+        }
+        if self.token_retransmits_before_loss_const == 0 || self.fail_recv_const == 0 {
+            return Err("token_retransmits_before_loss_const and fail_recv_const must be at least 1".into());
+        }
+        Ok(())
+    }
+}
