@@ -87,7 +87,7 @@ impl TotemConfig {
 
     /// Payload bytes available in one datagram for packed application messages.
     pub fn packet_payload_max(&self) -> usize {
-        self.netmtu.saturating_sub(PACKET_OVERHEAD).max(64)
+        self.netmtu.saturating_sub(PACKET_OVERHEAD).max(256)
     }
 
     /// Checks the options against each other; returns a description of the first problem.
@@ -114,8 +114,8 @@ impl TotemConfig {
         if self.max_messages > self.window_size {
             return Err("max_messages must not exceed window_size".into());
         }
-        if self.netmtu < PACKET_OVERHEAD + 64 {
-            return Err(format!("netmtu must be at least {}", PACKET_OVERHEAD + 64));
+        if self.netmtu < PACKET_OVERHEAD + 256 {
+            return Err(format!("netmtu must be at least {}", PACKET_OVERHEAD + 256));
         }
         if self.token_retransmits_before_loss_const == 0 || self.fail_recv_const == 0 {
             return Err("token_retransmits_before_loss_const and fail_recv_const must be at least 1".into());

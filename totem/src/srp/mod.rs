@@ -1,13 +1,31 @@
 //! The Totem single-ring protocol engine.
 
-use std::collections::VecDeque;
+mod assembly;
+mod buffer;
+mod commit;
+mod gather;
+mod operational;
+mod recovery;
+mod send_queue;
+mod timer;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeSet, VecDeque};
 
 use bytes::Bytes;
 
 use crate::config::TotemConfig;
-use crate::event::{Event, Guarantee, PersistedState, Transmit};
+use crate::event::{Destination, Event, Guarantee, PersistedState, Transmit};
 use crate::ids::{NodeId, RingId, Seq};
+use crate::rng::Rng;
 use crate::time::Instant;
+use crate::wire::{DecodeError, Mcast, Packet, Token};
+
+use assembly::Assembly;
+use buffer::RingBuffer;
+use send_queue::SendQueue;
+use timer::{Timer, TimerTable};
 
 /// The protocol state (Totem paper, section 4).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -74,18 +92,76 @@ pub struct Stats {
 /// 3. After every input drain [`Srp::poll_event`] (store `Persist` before sending anything)
 ///    and [`Srp::poll_transmit`], then re-arm the timer from [`Srp::poll_timeout`].
 ///
-/// [`Destination::All`](crate::Destination::All) means every other node of the cluster.
+/// [`Destination::All`] means every other node of the cluster.
 pub struct Srp {
     node_id: NodeId,
-    #[allow(dead_code)]
     config: TotemConfig,
+    rng: Rng,
+    state: SrpState,
+    /// Highest ring seq stored by the driver.
+    persisted_ring_seq: u64,
+    /// Highest ring seq seen anywhere; a ring we create exceeds it.
+    known_ring_seq: u64,
+    /// The last installed ring, or the private pseudo-ring of a node that never installed one.
+    ring: RingId,
+    members: Vec<NodeId>,
+    /// Whether a regular configuration was ever installed (the first has no transitional one).
+    installed: bool,
+    /// Packets of `ring`.
+    buffer: RingBuffer,
+    assembly: Assembly,
+    send_queue: SendQueue,
+    gather: GatherSets,
+    /// The ring being formed, in commit and recovery states.
+    pending: Option<Box<recovery::PendingRing>>,
+    tok: TokenState,
+    timers: TimerTable,
+    /// The last token or commit token sent, re-sent until there is sign it arrived.
+    retransmit: Option<(NodeId, Bytes)>,
+    hold_cancel_sent: bool,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     stats: Stats,
 }
 
+/// The proc and fail sets of the gather state (Totem paper, section 4.1).
+#[derive(Clone, Debug, Default)]
+struct GatherSets {
+    proc_set: BTreeSet<NodeId>,
+    fail_set: BTreeSet<NodeId>,
+    /// Nodes whose join matched our sets exactly.
+    consensus: BTreeSet<NodeId>,
+}
+
+/// Per-ring token bookkeeping of this node.
+#[derive(Clone, Debug, Default)]
+struct TokenState {
+    /// Highest `token_seq` accepted; older tokens are duplicates.
+    last_token_seq: u64,
+    /// Token aru after our update at our previous visit.
+    last_aru: u64,
+    /// Packets up to this seq are held by every member (min aru over two visits).
+    safe_through: u64,
+    /// Packets we sent at our last visit (our share of `fcc`).
+    sent_last_visit: u32,
+    /// Backlog we added to the token at our last visit.
+    backlog_last_visit: u32,
+    /// Rotations in a row without new packets (`seqno_unchanged_const`).
+    idle_rotations: u32,
+    last_seq_seen: u64,
+    /// Rotations in a row with the same stuck aru (`fail_recv_const`).
+    fail_recv_count: u32,
+    last_token_aru_seen: u64,
+    /// `seq` of the token we last passed on.
+    forwarded_seq: u64,
+    /// The token held by an idle representative (or sent to ourselves in a one-node ring).
+    held: Option<Token>,
+}
+
 impl Srp {
     /// A node that starts alone in gather state. `seed` seeds its only source of randomness.
+    ///
+    /// Emits a `Persist` event first: the ring seq moves past anything used before a restart.
     pub fn new(
         node_id: NodeId,
         config: TotemConfig,
@@ -93,9 +169,38 @@ impl Srp {
         seed: u64,
         now: Instant,
     ) -> Result<Srp, String> {
-        let _ = (persisted, seed, now);
         config.validate()?;
-        Ok(Srp { node_id, config, transmits: VecDeque::new(), events: VecDeque::new(), stats: Stats::default() })
+        if node_id.0 == 0 {
+            return Err("node id 0 is not valid".into());
+        }
+        let start_seq = persisted.ring_seq.saturating_add(4);
+        let ring = RingId { seq: start_seq, representative: node_id };
+        let mut srp = Srp {
+            node_id,
+            config,
+            rng: Rng::new(seed),
+            state: SrpState::Gather,
+            persisted_ring_seq: persisted.ring_seq,
+            known_ring_seq: start_seq,
+            ring,
+            members: vec![node_id],
+            installed: false,
+            buffer: RingBuffer::new(ring),
+            assembly: Assembly::default(),
+            send_queue: SendQueue::default(),
+            gather: GatherSets::default(),
+            pending: None,
+            tok: TokenState::default(),
+            timers: TimerTable::default(),
+            retransmit: None,
+            hold_cancel_sent: false,
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            stats: Stats::default(),
+        };
+        srp.persist(start_seq);
+        srp.enter_gather(now, &[], &[]);
+        Ok(srp)
     }
 
     /// This node's id.
@@ -105,20 +210,62 @@ impl Srp {
 
     /// Handles one received datagram. Malformed or stale input is counted and dropped.
     pub fn handle_datagram(&mut self, now: Instant, datagram: Bytes) {
-        let _ = (now, datagram);
-        todo!()
+        self.stats.packets_received += 1;
+        let packet = match Packet::decode(datagram.clone()) {
+            Ok(p) => p,
+            Err(DecodeError::BadChecksum) => {
+                self.stats.dropped_checksum += 1;
+                tracing::trace!(node = %self.node_id, "dropped packet: bad checksum");
+                return;
+            }
+            Err(e) => {
+                self.stats.dropped_malformed += 1;
+                tracing::debug!(node = %self.node_id, error = %e, "dropped packet");
+                return;
+            }
+        };
+        match packet {
+            Packet::Mcast(m) => self.on_mcast(now, m, datagram),
+            Packet::Token(t) => self.on_token(now, t),
+            Packet::Join(j) => self.on_join(now, j),
+            Packet::CommitToken(c) => self.on_commit_token(now, c),
+            Packet::MergeDetect(n) => self.on_merge_detect(now, n),
+            Packet::TokenHoldCancel(n) => self.on_hold_cancel(now, n),
+        }
     }
 
     /// Handles expired timers; harmless when nothing is due.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let _ = now;
-        todo!()
+        while let Some(timer) = self.timers.pop_expired(now) {
+            match timer {
+                Timer::TokenLoss => self.on_token_loss(now),
+                Timer::TokenRetransmit => self.on_token_retransmit(now),
+                Timer::Hold => self.on_hold_expired(now),
+                Timer::Join => self.on_join_timer(now),
+                Timer::Consensus => self.on_consensus_timeout(now),
+                Timer::Merge => self.on_merge_timer(now),
+            }
+        }
     }
 
     /// Queues an application message for ordered delivery to the ring.
+    ///
+    /// Messages queue in any state and are sent once a ring is operational; a node delivers
+    /// its own messages like everyone else's.
     pub fn submit(&mut self, now: Instant, payload: Bytes, guarantee: Guarantee) -> Result<(), SubmitError> {
-        let _ = (now, payload, guarantee);
-        todo!()
+        let size = payload.len();
+        if size > self.config.message_size_max {
+            return Err(SubmitError::TooLarge { size, max: self.config.message_size_max });
+        }
+        let was_empty = self.send_queue.is_empty();
+        if !was_empty && self.send_queue.bytes() + size > self.config.send_queue_bytes_max {
+            return Err(SubmitError::TryAgain);
+        }
+        self.send_queue.push(payload, guarantee);
+        if was_empty {
+            self.wake_token(now);
+        }
+        Ok(())
     }
 
     /// The next datagram to send.
@@ -133,36 +280,113 @@ impl Srp {
 
     /// The earliest deadline at which [`Srp::handle_timeout`] must be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        todo!()
+        self.timers.next()
     }
 
     /// The protocol state.
     pub fn state(&self) -> SrpState {
-        todo!()
+        self.state
     }
 
-    /// The last installed regular ring.
+    /// The last installed regular ring (before the first one: this node's private pseudo-ring).
     pub fn ring_id(&self) -> RingId {
-        todo!()
+        self.ring
     }
 
     /// Members of the last installed regular ring, sorted.
     pub fn members(&self) -> &[NodeId] {
-        todo!()
+        &self.members
     }
 
     /// While operational: the ring and this node's `my_aru` in it (every packet up to it is held).
     pub fn received_through(&self) -> Option<(RingId, Seq)> {
-        todo!()
+        (self.state == SrpState::Operational).then_some((self.ring, Seq(self.buffer.my_aru)))
     }
 
     /// Bytes of application messages waiting to be sent.
     pub fn send_queue_bytes(&self) -> usize {
-        todo!()
+        self.send_queue.bytes()
     }
 
     /// Counters.
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    fn send(&mut self, dest: Destination, packet: &Packet) -> Bytes {
+        let payload = packet.encode();
+        self.send_raw(dest, payload.clone());
+        payload
+    }
+
+    fn send_raw(&mut self, dest: Destination, payload: Bytes) {
+        self.stats.packets_sent += 1;
+        self.transmits.push_back(Transmit { dest, payload });
+    }
+
+    /// Sends a token or commit token to `next` and keeps it for retransmission.
+    fn send_token_packet(&mut self, now: Instant, next: NodeId, packet: &Packet) {
+        let payload = self.send(Destination::Node(next), packet);
+        self.retransmit = Some((next, payload));
+        self.timers.set(Timer::TokenRetransmit, now + self.config.token_retransmit());
+    }
+
+    fn on_token_retransmit(&mut self, now: Instant) {
+        if let Some((next, payload)) = self.retransmit.clone() {
+            self.stats.token_retransmits += 1;
+            self.send_raw(Destination::Node(next), payload);
+            self.timers.set(Timer::TokenRetransmit, now + self.config.token_retransmit());
+        }
+    }
+
+    /// The token arrived somewhere downstream: stop re-sending it.
+    fn token_seen_downstream(&mut self) {
+        self.retransmit = None;
+        self.timers.stop(Timer::TokenRetransmit);
+    }
+
+    fn persist(&mut self, ring_seq: u64) {
+        self.known_ring_seq = self.known_ring_seq.max(ring_seq);
+        if ring_seq > self.persisted_ring_seq {
+            self.persisted_ring_seq = ring_seq;
+            self.events.push_back(Event::Persist(PersistedState { ring_seq }));
+        }
+    }
+
+    fn stale(&mut self) {
+        self.stats.dropped_stale += 1;
+    }
+
+    /// The member after us in `members` (the token's next hop).
+    fn next_member(members: &[NodeId], me: NodeId) -> NodeId {
+        let i = members.iter().position(|&m| m == me).unwrap_or(0);
+        members[(i + 1) % members.len()]
+    }
+
+    /// Delivers one packet's complete messages through reassembly.
+    fn deliver_packet(
+        assembly: &mut Assembly,
+        events: &mut VecDeque<Event>,
+        stats: &mut Stats,
+        ring_id: RingId,
+        mcast: &Mcast,
+    ) {
+        if mcast.recovered.is_some() {
+            return;
+        }
+        let sender = NodeId(mcast.sender);
+        let guarantee = if mcast.safe { Guarantee::Safe } else { Guarantee::Agreed };
+        for fragment in &mcast.fragments {
+            if let Some(payload) = assembly.push(sender, fragment) {
+                stats.messages_delivered += 1;
+                events.push_back(Event::Deliver(crate::event::Delivery {
+                    ring_id,
+                    seq: Seq(mcast.seq),
+                    sender,
+                    guarantee,
+                    payload,
+                }));
+            }
+        }
     }
 }

@@ -1,0 +1,170 @@
+//! Gather state: join messages, proc and fail sets, consensus (Totem paper, section 4.1).
+
+use std::collections::BTreeSet;
+
+use super::timer::Timer;
+use super::{GatherSets, Srp, SrpState, TokenState};
+use crate::event::Destination;
+use crate::ids::NodeId;
+use crate::time::Instant;
+use crate::wire::{Join, Packet};
+
+impl Srp {
+    /// Leaves the current state for gather. From operational, the proc set starts as the ring's
+    /// members with an empty fail set; from commit or recovery, the sets carry on.
+    pub(super) fn enter_gather(&mut self, now: Instant, extra: &[NodeId], failed: &[NodeId]) {
+        let from = self.state;
+        let me = self.node_id;
+        match from {
+            SrpState::Operational => {
+                self.gather = GatherSets::default();
+                self.gather.proc_set.extend(self.members.iter().copied());
+            }
+            SrpState::Commit | SrpState::Recovery => {
+                if let Some(p) = self.pending.take() {
+                    self.gather.proc_set.extend(p.members.iter().copied());
+                }
+            }
+            SrpState::Gather => {}
+        }
+        self.gather.proc_set.insert(me);
+        self.gather.proc_set.extend(extra.iter().copied());
+        self.gather.fail_set.extend(failed.iter().copied().filter(|&n| n != me));
+        self.gather.consensus = BTreeSet::from([me]);
+        self.state = SrpState::Gather;
+        self.tok = TokenState::default();
+        self.token_seen_downstream();
+        for timer in [Timer::TokenLoss, Timer::Hold, Timer::Merge] {
+            self.timers.stop(timer);
+        }
+        self.timers.set(Timer::Consensus, now + self.config.consensus);
+        if self.config.send_join.is_zero() {
+            self.send_join(now);
+        } else {
+            // send_join: a random delay spreads the joins of many nodes entering gather at once.
+            let delay = self.rng.below(u64::try_from(self.config.send_join.as_nanos()).unwrap_or(u64::MAX));
+            self.timers.set(Timer::Join, now + std::time::Duration::from_nanos(delay));
+        }
+    }
+
+    fn send_join(&mut self, now: Instant) {
+        let join = Join {
+            sender: self.node_id.0,
+            proc_set: self.gather.proc_set.iter().map(|n| n.0).collect(),
+            fail_set: self.gather.fail_set.iter().map(|n| n.0).collect(),
+            ring_seq: self.known_ring_seq,
+        };
+        self.send(Destination::All, &Packet::Join(join));
+        self.timers.set(Timer::Join, now + self.config.join);
+    }
+
+    pub(super) fn on_join_timer(&mut self, now: Instant) {
+        if self.state == SrpState::Gather {
+            self.send_join(now);
+            self.check_consensus(now);
+        }
+    }
+
+    pub(super) fn on_join(&mut self, now: Instant, join: Join) {
+        let sender = NodeId(join.sender);
+        if sender == self.node_id {
+            return self.stale();
+        }
+        self.known_ring_seq = self.known_ring_seq.max(join.ring_seq);
+        match self.state {
+            SrpState::Operational => {
+                // A member's join from before our ring formed is stale.
+                if self.members.contains(&sender) && join.ring_seq < self.ring.seq {
+                    return self.stale();
+                }
+                self.enter_gather(now, &[sender], &[]);
+            }
+            SrpState::Commit | SrpState::Recovery => {
+                let pending = self.pending.as_ref().expect("commit and recovery have a pending ring");
+                let stale = pending.members.contains(&sender) && join.ring_seq < pending.ring_id.seq;
+                if stale || self.gather.fail_set.contains(&sender) {
+                    return self.stale();
+                }
+                self.enter_gather(now, &[sender], &[]);
+            }
+            SrpState::Gather => {}
+        }
+        self.process_join(now, sender, &join);
+    }
+
+    fn process_join(&mut self, now: Instant, sender: NodeId, join: &Join) {
+        let me = self.node_id;
+        if self.gather.fail_set.contains(&sender) {
+            return;
+        }
+        let proc_set: BTreeSet<NodeId> = join.proc_set.iter().map(|&n| NodeId(n)).collect();
+        let fail_set: BTreeSet<NodeId> = join.fail_set.iter().map(|&n| NodeId(n)).collect();
+        if proc_set == self.gather.proc_set && fail_set == self.gather.fail_set {
+            self.gather.consensus.insert(sender);
+            return self.check_consensus(now);
+        }
+        if proc_set.is_subset(&self.gather.proc_set) && fail_set.is_subset(&self.gather.fail_set) {
+            // The sender will catch up with our join.
+            return;
+        }
+        if fail_set.contains(&me) {
+            // It gave up on us; we give up on it, or neither side would ever agree.
+            self.gather.fail_set.insert(sender);
+        } else {
+            self.gather.proc_set.extend(proc_set);
+            self.gather.proc_set.insert(sender);
+            self.gather.fail_set.extend(fail_set);
+        }
+        self.gather.consensus = BTreeSet::from([me]);
+        self.send_join(now);
+    }
+
+    /// A node heard outside any join (merge detect, foreign packet) joins the proc set.
+    pub(super) fn gather_add(&mut self, now: Instant, node: NodeId) {
+        if self.gather.proc_set.contains(&node) || self.gather.fail_set.contains(&node) {
+            return;
+        }
+        self.gather.proc_set.insert(node);
+        self.gather.consensus = BTreeSet::from([self.node_id]);
+        self.send_join(now);
+    }
+
+    /// Members of the next ring as this node sees them: proc set minus fail set.
+    fn candidates(&self) -> Vec<NodeId> {
+        self.gather.proc_set.difference(&self.gather.fail_set).copied().collect()
+    }
+
+    fn check_consensus(&mut self, now: Instant) {
+        let candidates = self.candidates();
+        let agreed = candidates.iter().all(|n| self.gather.consensus.contains(n));
+        // The lowest node id is the representative and creates the commit token.
+        if agreed && candidates.first() == Some(&self.node_id) {
+            self.create_commit_token(now, candidates);
+        }
+    }
+
+    pub(super) fn on_consensus_timeout(&mut self, now: Instant) {
+        if self.state != SrpState::Gather {
+            return;
+        }
+        let candidates = self.candidates();
+        let silent: Vec<NodeId> =
+            candidates.iter().copied().filter(|n| !self.gather.consensus.contains(n)).collect();
+        if silent.is_empty() {
+            // Consensus without a commit token: the representative failed.
+            match candidates.first() {
+                Some(&rep) if rep != self.node_id => {
+                    self.gather.fail_set.insert(rep);
+                }
+                _ => return self.check_consensus(now),
+            }
+        } else {
+            tracing::debug!(node = %self.node_id, ?silent, "consensus timeout: failing silent nodes");
+            self.gather.fail_set.extend(silent);
+        }
+        self.gather.consensus = BTreeSet::from([self.node_id]);
+        self.timers.set(Timer::Consensus, now + self.config.consensus);
+        self.send_join(now);
+        self.check_consensus(now);
+    }
+}
