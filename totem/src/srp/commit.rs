@@ -64,7 +64,10 @@ impl Srp {
     pub(super) fn on_commit_token(&mut self, now: Instant, mut token: CommitToken) {
         let ring_id: RingId = token.ring_id.expect("validated").into();
         let index = token.index as usize;
-        if token.members.get(index) != Some(&self.node_id.0) || ring_id.seq <= self.ring.seq {
+        if token.members.get(index) != Some(&self.node_id.0)
+            || ring_id.seq <= self.ring.seq
+            || ring_id.seq <= self.abandoned_ring_seq
+        {
             return self.stale();
         }
         let pending_ring = self.pending.as_ref().map(|p| p.ring_id);

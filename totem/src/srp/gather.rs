@@ -22,6 +22,7 @@ impl Srp {
             }
             SrpState::Commit | SrpState::Recovery => {
                 if let Some(p) = self.pending.take() {
+                    self.abandoned_ring_seq = self.abandoned_ring_seq.max(p.ring_id.seq);
                     self.gather.proc_set.extend(p.members.iter().copied());
                 }
             }

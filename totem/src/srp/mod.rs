@@ -114,6 +114,8 @@ pub struct Srp {
     gather: GatherSets,
     /// The ring being formed, in commit and recovery states.
     pending: Option<Box<recovery::PendingRing>>,
+    /// Highest seq of a ring we gave up forming; its commit tokens still in flight are stale.
+    abandoned_ring_seq: u64,
     tok: TokenState,
     timers: TimerTable,
     /// The last token or commit token sent, re-sent until there is sign it arrived.
@@ -190,6 +192,7 @@ impl Srp {
             send_queue: SendQueue::default(),
             gather: GatherSets::default(),
             pending: None,
+            abandoned_ring_seq: 0,
             tok: TokenState::default(),
             timers: TimerTable::default(),
             retransmit: None,
