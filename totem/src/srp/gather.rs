@@ -72,14 +72,12 @@ impl Srp {
             return self.stale();
         }
         self.known_ring_seq = self.known_ring_seq.max(join.ring_seq);
+        // A member of our ring knew its seq; a join of its with a lower one predates the ring.
+        if self.members.contains(&sender) && join.ring_seq < self.ring.seq {
+            return self.stale();
+        }
         match self.state {
-            SrpState::Operational => {
-                // A member's join from before our ring formed is stale.
-                if self.members.contains(&sender) && join.ring_seq < self.ring.seq {
-                    return self.stale();
-                }
-                self.enter_gather(now, &[sender], &[]);
-            }
+            SrpState::Operational => self.enter_gather(now, &[sender], &[]),
             SrpState::Commit | SrpState::Recovery => {
                 let pending = self.pending.as_ref().expect("commit and recovery have a pending ring");
                 let stale = pending.members.contains(&sender) && join.ring_seq < pending.ring_id.seq;
@@ -114,7 +112,11 @@ impl Srp {
         } else {
             self.gather.proc_set.extend(proc_set);
             self.gather.proc_set.insert(sender);
-            self.gather.fail_set.extend(fail_set);
+            // A node from another ring may not fail members of ours: its view of them is
+            // second hand, and adopting it would let one confused node split our ring.
+            let from_our_ring = self.members.contains(&sender);
+            let members = &self.members;
+            self.gather.fail_set.extend(fail_set.into_iter().filter(|n| from_our_ring || !members.contains(n)));
         }
         self.gather.consensus = BTreeSet::from([me]);
         self.send_join(now);
