@@ -23,8 +23,8 @@ pub struct TotemConfig {
     pub fail_recv_const: u32,
     /// `seqno_unchanged_const`: idle rotations before the representative starts to hold the token (default 30).
     pub seqno_unchanged_const: u32,
-    /// `miss_count_const`: token visits a missing message waits before its retransmission is
-    /// requested again (default 5). The first request goes out on the first visit that sees the gap.
+    /// `miss_count_const`: token visits on which a message must be found missing before its
+    /// retransmission is requested, giving late multicasts time to arrive (default 5).
     pub miss_count_const: u32,
     /// `window_size`: messages all nodes together may send in one token rotation (default 50).
     pub window_size: u32,

@@ -28,11 +28,13 @@ pub(crate) struct RingBuffer {
     pub(crate) delivered: u64,
     /// Packets with seq <= this were discarded after every member held them.
     gc_through: u64,
+    /// Token visits on which each missing seq was found missing.
+    miss_counts: BTreeMap<u64, u32>,
 }
 
 impl RingBuffer {
     pub(crate) fn new(ring_id: RingId) -> Self {
-        RingBuffer { ring_id, packets: BTreeMap::new(), my_aru: 0, high_seq: 0, delivered: 0, gc_through: 0 }
+        RingBuffer { ring_id, packets: BTreeMap::new(), my_aru: 0, high_seq: 0, delivered: 0, gc_through: 0, miss_counts: BTreeMap::new() }
     }
 
     /// Inserts a packet; false if it was a duplicate or already discarded.
@@ -62,13 +64,23 @@ impl RingBuffer {
         self.packets.range(from.saturating_add(1)..).take_while(move |(&seq, _)| seq <= through).map(|(_, s)| s)
     }
 
-    /// Seqs in `(my_aru, through]` not held, at most `max` of them.
-    pub(crate) fn missing(&self, through: u64, max: usize) -> Vec<u64> {
+    /// Seqs in `(my_aru, through]` not held on at least `miss_count` token visits in a row, at
+    /// most `max` of them (corosync's `miss_count_const`: a late multicast gets a few visits to
+    /// arrive before its retransmission is requested).
+    pub(crate) fn missing(&mut self, through: u64, miss_count: u32, max: usize) -> Vec<u64> {
+        let my_aru = self.my_aru;
+        self.miss_counts = self.miss_counts.split_off(&(my_aru + 1));
         let mut out = Vec::new();
-        let mut seq = self.my_aru + 1;
+        let mut seq = my_aru + 1;
         while seq <= through && out.len() < max {
-            if !self.packets.contains_key(&seq) {
-                out.push(seq);
+            if self.packets.contains_key(&seq) {
+                self.miss_counts.remove(&seq);
+            } else {
+                let misses = self.miss_counts.entry(seq).or_insert(0);
+                *misses = misses.saturating_add(1);
+                if *misses >= miss_count {
+                    out.push(seq);
+                }
             }
             seq += 1;
         }

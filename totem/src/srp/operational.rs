@@ -67,7 +67,8 @@ impl Srp {
             }
         }
         let room = self.config.rtr_max.saturating_sub(token.rtr.len());
-        for seq in self.active_buffer().missing(token.seq, room) {
+        let miss_count = self.config.miss_count_const;
+        for seq in self.active_buffer_mut().missing(token.seq, miss_count, room) {
             if !token.rtr.contains(&seq) {
                 token.rtr.push(seq);
             }
