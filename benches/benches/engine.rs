@@ -21,22 +21,13 @@ fn main() {
 fn formed_ring(nodes: usize, size: usize) -> Ring {
     let mut ring = Ring::new(nodes, TotemConfig::default(), 1).expect("engines start");
     ring.form().expect("ring forms");
-    ring.run(&Load {
-        messages: 1_000,
-        size,
-        ..Load::default()
-    })
-    .expect("warm-up load is delivered");
+    ring.run(&Load { messages: 1_000, size, ..Load::default() }).expect("warm-up load is delivered");
     ring
 }
 
 #[divan::bench(args = [2, 5], consts = [64, 1024], sample_count = 10, sample_size = 1)]
 fn agreed<const SIZE: usize>(bencher: Bencher, nodes: usize) {
-    let load = Load {
-        messages: MESSAGES,
-        size: SIZE,
-        ..Load::default()
-    };
+    let load = Load { messages: MESSAGES, size: SIZE, ..Load::default() };
     bencher
         .counter(ItemsCount::new(MESSAGES * nodes as u64))
         .with_inputs(|| formed_ring(nodes, SIZE))

@@ -31,8 +31,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use totem::{
-    Delivery, Destination, Event, Guarantee, Instant, NodeId, PersistedState, Srp, SrpState,
-    TotemConfig,
+    Delivery, Destination, Event, Guarantee, Instant, NodeId, PersistedState, Srp, SrpState, TotemConfig,
 };
 
 /// Virtual time [`Ring::form`] allows before giving up.
@@ -181,14 +180,9 @@ impl Ring {
         let mut srps = Vec::with_capacity(nodes);
         for i in 0..nodes {
             let id = node_id(i);
-            let srp = Srp::new(
-                id,
-                config.clone(),
-                PersistedState::default(),
-                seed.wrapping_add(i as u64),
-                now,
-            )
-            .map_err(|reason| DriverError::Start { node: id, reason })?;
+            let srp =
+                Srp::new(id, config.clone(), PersistedState::default(), seed.wrapping_add(i as u64), now)
+                    .map_err(|reason| DriverError::Start { node: id, reason })?;
             srps.push(srp);
         }
         let mut ring = Ring {
@@ -228,9 +222,9 @@ impl Ring {
     pub fn is_formed(&self) -> bool {
         let n = self.nodes.len();
         let first = self.nodes[0].ring_id();
-        self.nodes.iter().all(|s| {
-            s.state() == SrpState::Operational && s.members().len() == n && s.ring_id() == first
-        })
+        self.nodes
+            .iter()
+            .all(|s| s.state() == SrpState::Operational && s.members().len() == n && s.ring_id() == first)
     }
 
     /// Steps until [`Ring::is_formed`], at most [`FORM_TIMEOUT`] of virtual time.
@@ -238,9 +232,7 @@ impl Ring {
         let deadline = self.now + FORM_TIMEOUT;
         while !self.is_formed() {
             if self.now > deadline {
-                return Err(DriverError::NotFormed {
-                    nodes: self.nodes.len(),
-                });
+                return Err(DriverError::NotFormed { nodes: self.nodes.len() });
             }
             self.step()?;
         }
@@ -257,12 +249,7 @@ impl Ring {
             self.drain(to);
             return Ok(());
         }
-        let next = self
-            .nodes
-            .iter()
-            .filter_map(Srp::poll_timeout)
-            .min()
-            .ok_or(DriverError::Dead)?;
+        let next = self.nodes.iter().filter_map(Srp::poll_timeout).min().ok_or(DriverError::Dead)?;
         self.now = self.now.max(next);
         self.timer_jumps += 1;
         for i in 0..self.nodes.len() {
@@ -283,12 +270,8 @@ impl Ring {
         self.recording = load.record;
         self.recorded = vec![Vec::new(); n];
         let template = Bytes::from(vec![0xa5; load.size]);
-        let (start, datagrams, datagram_bytes, timer_jumps) = (
-            self.now,
-            self.datagrams,
-            self.datagram_bytes,
-            self.timer_jumps,
-        );
+        let (start, datagrams, datagram_bytes, timer_jumps) =
+            (self.now, self.datagrams, self.datagram_bytes, self.timer_jumps);
         let mut submitted_total = 0;
         let mut delivered_total = 0;
         let mut last_progress = (self.now, 0u64);
@@ -304,9 +287,7 @@ impl Ring {
             if now_total > delivered_total {
                 delivered_total = now_total;
                 last_progress = (self.now, steps);
-            } else if steps - last_progress.1 > STALL_STEPS
-                || self.now - last_progress.0 > STALL_TIMEOUT
-            {
+            } else if steps - last_progress.1 > STALL_STEPS || self.now - last_progress.0 > STALL_TIMEOUT {
                 return Err(DriverError::Stalled {
                     delivered: self.fewest_delivered(),
                     wanted: load.messages,
@@ -349,11 +330,8 @@ impl Ring {
             if c.submitted - c.delivered_own >= load.in_flight_max {
                 break;
             }
-            let payload = if load.record {
-                numbered_payload(i, c.submitted, load.size)
-            } else {
-                template.clone()
-            };
+            let payload =
+                if load.record { numbered_payload(i, c.submitted, load.size) } else { template.clone() };
             match self.nodes[i].submit(self.now, payload, load.guarantee) {
                 Ok(()) => {
                     self.counters[i].submitted += 1;
@@ -361,12 +339,7 @@ impl Ring {
                     submitted_now = true;
                 }
                 Err(totem::SubmitError::TryAgain) => break,
-                Err(e) => {
-                    return Err(DriverError::Submit {
-                        node: node_id(i),
-                        reason: e.to_string(),
-                    })
-                }
+                Err(e) => return Err(DriverError::Submit { node: node_id(i), reason: e.to_string() }),
             }
         }
         if submitted_now {
@@ -427,11 +400,7 @@ fn index_of(id: NodeId, n: usize) -> Option<usize> {
 /// A payload of `size` bytes (at least 12) that names its sender index and counter.
 pub fn numbered_payload(sender: usize, counter: u64, size: usize) -> Bytes {
     let mut v = Vec::with_capacity(size.max(12));
-    v.extend_from_slice(
-        &u32::try_from(sender)
-            .expect("sender index fits u32")
-            .to_le_bytes(),
-    );
+    v.extend_from_slice(&u32::try_from(sender).expect("sender index fits u32").to_le_bytes());
     v.extend_from_slice(&counter.to_le_bytes());
     v.resize(size.max(12), 0x5a);
     Bytes::from(v)

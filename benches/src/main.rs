@@ -94,9 +94,8 @@ fn engine(args: &EngineArgs) -> Result<()> {
                 in_flight_max: args.in_flight,
                 ..Load::default()
             };
-            let m = measure(nodes, args.seed, args.warmup, &load).with_context(|| {
-                format!("engine bench with {nodes} nodes, {size}-byte messages")
-            })?;
+            let m = measure(nodes, args.seed, args.warmup, &load)
+                .with_context(|| format!("engine bench with {nodes} nodes, {size}-byte messages"))?;
             print_row(nodes, &load, &m);
         }
     }
@@ -123,10 +122,7 @@ fn measure(nodes: usize, seed: u64, warmup: u64, load: &Load) -> Result<Measurem
     let mut ring = Ring::new(nodes, TotemConfig::default(), seed)?;
     ring.form()?;
     if warmup > 0 {
-        ring.run(&Load {
-            messages: warmup,
-            ..load.clone()
-        })?;
+        ring.run(&Load { messages: warmup, ..load.clone() })?;
     }
     let (wall0, cpu0) = (wall_clock(), thread_cpu_time());
     let report = ring.run(load)?;
@@ -149,8 +145,7 @@ fn print_row(nodes: usize, load: &Load, m: &Measurement) {
         guarantee,
         load.messages,
         m.wall.as_secs_f64(),
-        m.cpu
-            .map_or_else(|| "-".to_string(), |c| format!("{:.3}", c.as_secs_f64())),
+        m.cpu.map_or_else(|| "-".to_string(), |c| format!("{:.3}", c.as_secs_f64())),
         per_node,
         total,
         per_node * load.size as f64 / 1e6,

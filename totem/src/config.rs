@@ -9,7 +9,8 @@ pub struct TotemConfig {
     pub token: Duration,
     /// `token_retransmits_before_loss_const`: token retransmits before loss (default 4).
     pub token_retransmits_before_loss_const: u32,
-    /// `hold`: how long an idle representative holds the token before passing it (default 180 ms).
+    /// `hold`: how long an idle representative holds the token before passing it (default 180 ms;
+    /// never more than 0.8 × the token retransmit interval, see [`TotemConfig::effective_hold`]).
     pub hold: Duration,
     /// `join`: interval between join messages while gathering (default 50 ms).
     pub join: Duration,
@@ -17,7 +18,9 @@ pub struct TotemConfig {
     pub consensus: Duration,
     /// `merge`: interval at which an idle representative looks for other rings (default 200 ms).
     pub merge: Duration,
-    /// `downcheck`: interval at which a lone node retries forming a ring (default 1000 ms).
+    /// `downcheck`: interval at which a down network interface is checked again (default 1000 ms).
+    /// Accepted for corosync.conf compatibility; interface checks belong to the link layer of
+    /// the daemon, the engine does not use it.
     pub downcheck: Duration,
     /// `fail_recv_const`: rotations with a stuck aru before its owner is declared failed (default 2500).
     pub fail_recv_const: u32,
@@ -85,6 +88,12 @@ impl TotemConfig {
         self.token.div_f64(f64::from(self.token_retransmits_before_loss_const) + 0.2)
     }
 
+    /// The hold actually used: `hold`, capped below the token retransmit interval so that the
+    /// previous node never re-sends a token the representative merely holds.
+    pub fn effective_hold(&self) -> Duration {
+        self.hold.min(self.token_retransmit().mul_f64(0.8))
+    }
+
     /// Payload bytes available in one datagram for packed application messages.
     pub fn packet_payload_max(&self) -> usize {
         self.netmtu.saturating_sub(PACKET_OVERHEAD).max(256)
@@ -101,9 +110,6 @@ impl TotemConfig {
                 self.consensus.as_millis(),
                 self.token.as_millis()
             ));
-        }
-        if self.hold >= self.token {
-            return Err("hold must be less than token".into());
         }
         if self.join.is_zero() || self.merge.is_zero() || self.downcheck.is_zero() {
             return Err("join, merge and downcheck must be greater than 0".into());

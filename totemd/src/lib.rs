@@ -1,2 +1,23 @@
-//! placeholder
+//! The totem daemon: drives the sans-IO Totem engine ([`totem::Srp`]) over UDP.
+//!
+//! # Layout
+//! - [`node`]: the composed sans-IO node. Today a thin wrapper around [`totem::Srp`]; the
+//!   services (cpg, quorum, confdb) and the IPC sessions plug in there later. No tokio, no
+//!   clock, no sockets: the simulator drives exactly this type.
+//! - [`runtime`]: the tokio driver. One task owns the [`node::Node`], a UDP socket and the
+//!   timer; it feeds one input, drains every output and re-arms the timer. It reads the clock
+//!   and the OS entropy and makes no protocol decision.
+//! - [`state`]: the state directory: an exclusive lock file and the durably stored
+//!   [`totem::PersistedState`].
+//! - [`config`]: what the daemon runs with (node id, addresses, peers, Totem options). The
+//!   command line fills it today; a corosync.conf parser will fill it later.
 #![forbid(unsafe_code)]
+
+pub mod config;
+pub mod node;
+pub mod runtime;
+pub mod state;
+
+pub use config::{ConfigError, DaemonConfig};
+pub use node::Node;
+pub use state::{StateDir, StateError};

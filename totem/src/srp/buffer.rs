@@ -34,7 +34,15 @@ pub(crate) struct RingBuffer {
 
 impl RingBuffer {
     pub(crate) fn new(ring_id: RingId) -> Self {
-        RingBuffer { ring_id, packets: BTreeMap::new(), my_aru: 0, high_seq: 0, delivered: 0, gc_through: 0, miss_counts: BTreeMap::new() }
+        RingBuffer {
+            ring_id,
+            packets: BTreeMap::new(),
+            my_aru: 0,
+            high_seq: 0,
+            delivered: 0,
+            gc_through: 0,
+            miss_counts: BTreeMap::new(),
+        }
     }
 
     /// Inserts a packet; false if it was a duplicate or already discarded.
@@ -61,7 +69,10 @@ impl RingBuffer {
 
     /// Held packets with seq in `(from, through]`.
     pub(crate) fn range(&self, from: u64, through: u64) -> impl Iterator<Item = &Stored> {
-        self.packets.range(from.saturating_add(1)..).take_while(move |(&seq, _)| seq <= through).map(|(_, s)| s)
+        self.packets
+            .range(from.saturating_add(1)..)
+            .take_while(move |(&seq, _)| seq <= through)
+            .map(|(_, s)| s)
     }
 
     /// Seqs in `(my_aru, through]` not held on at least `miss_count` token visits in a row, at

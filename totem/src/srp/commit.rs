@@ -105,7 +105,8 @@ impl Srp {
                 }
                 pending.token_created = true;
                 self.token_seen_downstream();
-                let first = Token { ring_id: Some(WireRingId::from(ring_id)), token_seq: 1, ..Token::default() };
+                let first =
+                    Token { ring_id: Some(WireRingId::from(ring_id)), token_seq: 1, ..Token::default() };
                 self.accept_token(now, first);
             }
             _ => self.stale(),

@@ -116,9 +116,19 @@ impl Srp {
             // second hand, and adopting it would let one confused node split our ring.
             let from_our_ring = self.members.contains(&sender);
             let members = &self.members;
-            self.gather.fail_set.extend(fail_set.into_iter().filter(|n| from_our_ring || !members.contains(n)));
+            self.gather
+                .fail_set
+                .extend(fail_set.into_iter().filter(|n| from_our_ring || !members.contains(n)));
         }
-        self.gather.consensus = BTreeSet::from([me]);
+        self.restart_consensus(now);
+    }
+
+    /// The sets changed: consensus starts over, with a full `consensus` timeout (corosync
+    /// restarts it on a merge during join too), else two nodes that fail the same third one
+    /// at nearly the same moment would fail each other.
+    fn restart_consensus(&mut self, now: Instant) {
+        self.gather.consensus = BTreeSet::from([self.node_id]);
+        self.timers.set(Timer::Consensus, now + self.config.consensus);
         self.send_join(now);
     }
 
@@ -128,8 +138,7 @@ impl Srp {
             return;
         }
         self.gather.proc_set.insert(node);
-        self.gather.consensus = BTreeSet::from([self.node_id]);
-        self.send_join(now);
+        self.restart_consensus(now);
     }
 
     /// Members of the next ring as this node sees them: proc set minus fail set.
@@ -165,9 +174,7 @@ impl Srp {
             tracing::debug!(node = %self.node_id, ?silent, "consensus timeout: failing silent nodes");
             self.gather.fail_set.extend(silent);
         }
-        self.gather.consensus = BTreeSet::from([self.node_id]);
-        self.timers.set(Timer::Consensus, now + self.config.consensus);
-        self.send_join(now);
+        self.restart_consensus(now);
         self.check_consensus(now);
     }
 }

@@ -7,9 +7,9 @@ mod gather;
 mod operational;
 mod recovery;
 mod send_queue;
-mod timer;
 #[cfg(test)]
 mod tests;
+mod timer;
 
 use std::collections::{BTreeSet, VecDeque};
 

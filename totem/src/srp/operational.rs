@@ -56,7 +56,8 @@ impl Srp {
         let mut sent: u32 = 0;
         let requests = std::mem::take(&mut token.rtr);
         for seq in requests {
-            let raw = (sent < max_messages).then(|| self.active_buffer().get(seq).map(|s| s.raw.clone())).flatten();
+            let raw =
+                (sent < max_messages).then(|| self.active_buffer().get(seq).map(|s| s.raw.clone())).flatten();
             match raw {
                 Some(raw) => {
                     self.stats.retransmits += 1;
@@ -173,7 +174,7 @@ impl Srp {
             && self.state == SrpState::Operational
             && self.tok.idle_rotations >= self.config.seqno_unchanged_const
         {
-            let hold = self.config.hold.min(self.config.token_retransmit().mul_f64(0.8));
+            let hold = self.config.effective_hold();
             self.hold(token, Some(now + hold));
         } else {
             self.forward_token(now, token);
@@ -280,7 +281,13 @@ impl Srp {
             if stored.mcast.safe && seq > self.tok.safe_through {
                 break;
             }
-            Self::deliver_packet(&mut self.assembly, &mut self.events, &mut self.stats, buffer.ring_id, &stored.mcast);
+            Self::deliver_packet(
+                &mut self.assembly,
+                &mut self.events,
+                &mut self.stats,
+                buffer.ring_id,
+                &stored.mcast,
+            );
             buffer.delivered = seq;
         }
     }
@@ -319,7 +326,7 @@ impl Srp {
 
     pub(super) fn on_token_loss(&mut self, now: Instant) {
         if self.state != SrpState::Gather {
-            tracing::info!(node = %self.node_id, state = ?self.state, "token lost: gather");
+            tracing::debug!(node = %self.node_id, state = ?self.state, "token lost: gather");
             self.enter_gather(now, &[], &[]);
         }
     }

@@ -200,8 +200,9 @@ impl Srp {
         self.installed = true;
         self.state = SrpState::Operational;
         self.stats.configurations += 1;
-        tracing::info!(node = %self.node_id, ring = %self.ring, members = ?self.members, "new ring installed");
-        self.events.push_back(Event::Regular(Configuration { ring_id: self.ring, members: self.members.clone() }));
+        tracing::debug!(node = %self.node_id, ring = %self.ring, members = ?self.members, "new ring installed");
+        self.events
+            .push_back(Event::Regular(Configuration { ring_id: self.ring, members: self.members.clone() }));
         if self.members[0] == self.node_id {
             self.timers.set(Timer::Merge, now + self.config.merge);
         }

@@ -46,7 +46,7 @@ impl SendQueue {
 
     /// Packets needed to send everything queued, roughly: the backlog the token carries.
     pub(crate) fn backlog(&self, payload_max: usize) -> u32 {
-        let packets = self.bytes / payload_max + usize::from(self.bytes % payload_max != 0);
+        let packets = self.bytes.div_ceil(payload_max);
         u32::try_from(packets.max(self.queue.len().min(1))).unwrap_or(u32::MAX)
     }
 
@@ -66,7 +66,9 @@ impl SendQueue {
         let mut room = payload_max;
         let mut fragments = Vec::new();
         while let Some(front) = self.queue.front_mut() {
-            if front.guarantee != guarantee || room < FRAGMENT_OVERHEAD + FRAGMENT_MIN.min(front.payload.len() - front.offset) {
+            if front.guarantee != guarantee
+                || room < FRAGMENT_OVERHEAD + FRAGMENT_MIN.min(front.payload.len() - front.offset)
+            {
                 break;
             }
             let remaining = front.payload.len() - front.offset;

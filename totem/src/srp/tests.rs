@@ -36,7 +36,9 @@ impl Net {
             cut: Vec::new(),
         };
         for &id in ids {
-            let node = Srp::new(NodeId(id), config(), PersistedState::default(), u64::from(id), Instant::ZERO).unwrap();
+            let node =
+                Srp::new(NodeId(id), config(), PersistedState::default(), u64::from(id), Instant::ZERO)
+                    .unwrap();
             net.nodes.insert(NodeId(id), node);
             net.drain(NodeId(id));
         }
@@ -101,7 +103,11 @@ impl Net {
 
     fn submit(&mut self, id: u32, payload: &[u8]) {
         let now = self.now;
-        self.nodes.get_mut(&NodeId(id)).unwrap().submit(now, Bytes::copy_from_slice(payload), Guarantee::Agreed).unwrap();
+        self.nodes
+            .get_mut(&NodeId(id))
+            .unwrap()
+            .submit(now, Bytes::copy_from_slice(payload), Guarantee::Agreed)
+            .unwrap();
         self.drain(NodeId(id));
     }
 
@@ -130,7 +136,11 @@ fn lone_node_forms_a_ring_of_itself_and_delivers_its_messages() {
 fn three_nodes_form_one_ring_and_agree_on_order() {
     let mut net = Net::new(&[1, 2, 3]);
     net.run_for(Duration::from_secs(2));
-    assert!(net.one_ring_of(&[1, 2, 3]), "states: {:?}", net.nodes.values().map(|n| (n.state(), n.members().to_vec())).collect::<Vec<_>>());
+    assert!(
+        net.one_ring_of(&[1, 2, 3]),
+        "states: {:?}",
+        net.nodes.values().map(|n| (n.state(), n.members().to_vec())).collect::<Vec<_>>()
+    );
     for i in 0..30u32 {
         net.submit(1 + i % 3, &i.to_be_bytes());
     }
@@ -184,7 +194,8 @@ fn partition_forms_two_rings_and_heal_merges_them() {
 #[test]
 fn submit_rejects_oversized_messages() {
     let mut node = Srp::new(NodeId(1), config(), PersistedState::default(), 1, Instant::ZERO).unwrap();
-    let err = node.submit(Instant::ZERO, Bytes::from(vec![0u8; (1 << 20) + 1]), Guarantee::Agreed).unwrap_err();
+    let err =
+        node.submit(Instant::ZERO, Bytes::from(vec![0u8; (1 << 20) + 1]), Guarantee::Agreed).unwrap_err();
     assert_eq!(err, SubmitError::TooLarge { size: (1 << 20) + 1, max: 1 << 20 });
 }
 

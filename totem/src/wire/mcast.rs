@@ -57,9 +57,7 @@ impl Mcast {
                 let _ = old;
                 Some("recovered packet with fragments of its own")
             }
-            Some(old) if old.recovered.is_some() || old.ring_id.is_none() => {
-                Some("nested recovered packet")
-            }
+            Some(old) if old.recovered.is_some() || old.ring_id.is_none() => Some("nested recovered packet"),
             Some(old) if old.seq == 0 || old.sender == 0 => Some("recovered seq or sender 0"),
             _ => None,
         }

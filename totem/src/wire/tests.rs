@@ -26,10 +26,7 @@ fn frame_of<M: Message>(kind: u8, msg: &M) -> Bytes {
 }
 
 fn ring(representative: u32, seq: u64) -> Option<WireRingId> {
-    Some(WireRingId {
-        representative,
-        seq,
-    })
+    Some(WireRingId { representative, seq })
 }
 
 /// A valid single-fragment mcast.
@@ -39,11 +36,7 @@ fn mcast(seq: u64, sender: u32) -> Mcast {
         seq,
         sender,
         safe: false,
-        fragments: vec![Fragment {
-            first: true,
-            last: true,
-            data: Bytes::from_static(b"hello"),
-        }],
+        fragments: vec![Fragment { first: true, last: true, data: Bytes::from_static(b"hello") }],
         recovered: None,
     }
 }
@@ -64,58 +57,43 @@ fn malformed(datagram: Bytes, expected_kind: &str) -> String {
 // ---------------------------------------------------------------------------------------------
 
 fn wire_ring_id() -> impl Strategy<Value = WireRingId> {
-    (any::<u32>(), any::<u64>()).prop_map(|(representative, seq)| WireRingId {
-        representative,
-        seq,
-    })
+    (any::<u32>(), any::<u64>()).prop_map(|(representative, seq)| WireRingId { representative, seq })
 }
 
 fn fragment() -> impl Strategy<Value = Fragment> {
-    (any::<bool>(), any::<bool>(), vec(any::<u8>(), 0..64)).prop_map(|(first, last, data)| {
-        Fragment {
-            first,
-            last,
-            data: Bytes::from(data),
-        }
+    (any::<bool>(), any::<bool>(), vec(any::<u8>(), 0..64)).prop_map(|(first, last, data)| Fragment {
+        first,
+        last,
+        data: Bytes::from(data),
     })
 }
 
 /// A regular mcast: its own fragments, no recovered packet.
 fn plain_mcast() -> impl Strategy<Value = Mcast> {
-    (
-        wire_ring_id(),
-        1..=u64::MAX,
-        1..=u32::MAX,
-        any::<bool>(),
-        vec(fragment(), 0..6),
-    )
-        .prop_map(|(ring_id, seq, sender, safe, fragments)| Mcast {
+    (wire_ring_id(), 1..=u64::MAX, 1..=u32::MAX, any::<bool>(), vec(fragment(), 0..6)).prop_map(
+        |(ring_id, seq, sender, safe, fragments)| Mcast {
             ring_id: Some(ring_id),
             seq,
             sender,
             safe,
             fragments,
             recovered: None,
-        })
+        },
+    )
 }
 
 /// A recovery mcast: a new-ring packet that carries an old-ring packet and no fragments.
 fn recovered_mcast() -> impl Strategy<Value = Mcast> {
-    (
-        wire_ring_id(),
-        1..=u64::MAX,
-        1..=u32::MAX,
-        any::<bool>(),
-        plain_mcast(),
-    )
-        .prop_map(|(ring_id, seq, sender, safe, old)| Mcast {
+    (wire_ring_id(), 1..=u64::MAX, 1..=u32::MAX, any::<bool>(), plain_mcast()).prop_map(
+        |(ring_id, seq, sender, safe, old)| Mcast {
             ring_id: Some(ring_id),
             seq,
             sender,
             safe,
             fragments: Vec::new(),
             recovered: Some(Box::new(old)),
-        })
+        },
+    )
 }
 
 fn any_mcast() -> impl Strategy<Value = Mcast> {
@@ -136,66 +114,38 @@ fn token() -> impl Strategy<Value = Token> {
         any::<bool>(),
     )
         .prop_map(
-            |(
-                ring_id,
-                token_seq,
-                seq,
-                aru,
-                aru_owner,
-                rtr,
-                fcc,
-                backlog,
-                retrans_flg,
-                recovery_done,
-            )| Token {
-                ring_id: Some(ring_id),
-                token_seq,
-                seq,
-                aru,
-                aru_owner,
-                rtr,
-                fcc,
-                backlog,
-                retrans_flg,
-                recovery_done,
+            |(ring_id, token_seq, seq, aru, aru_owner, rtr, fcc, backlog, retrans_flg, recovery_done)| {
+                Token {
+                    ring_id: Some(ring_id),
+                    token_seq,
+                    seq,
+                    aru,
+                    aru_owner,
+                    rtr,
+                    fcc,
+                    backlog,
+                    retrans_flg,
+                    recovery_done,
+                }
             },
         )
 }
 
 fn join() -> impl Strategy<Value = Join> {
-    (
-        1..=u32::MAX,
-        vec(any::<u32>(), 0..8),
-        vec(any::<u32>(), 0..8),
-        any::<u64>(),
-    )
-        .prop_map(|(sender, mut proc_set, mut fail_set, ring_seq)| {
+    (1..=u32::MAX, vec(any::<u32>(), 0..8), vec(any::<u32>(), 0..8), any::<u64>()).prop_map(
+        |(sender, mut proc_set, mut fail_set, ring_seq)| {
             proc_set.sort_unstable();
             fail_set.sort_unstable();
-            Join {
-                sender,
-                proc_set,
-                fail_set,
-                ring_seq,
-            }
-        })
+            Join { sender, proc_set, fail_set, ring_seq }
+        },
+    )
 }
 
 fn commit_entry() -> impl Strategy<Value = CommitEntry> {
-    (
-        any::<bool>(),
-        proptest::option::of(wire_ring_id()),
-        any::<u64>(),
-        any::<u64>(),
-        any::<u64>(),
-    )
+    (any::<bool>(), proptest::option::of(wire_ring_id()), any::<u64>(), any::<u64>(), any::<u64>())
         .prop_flat_map(|(filled, old, aru, high_seq, high_delivered)| {
             // A filled entry must name its old ring; an unfilled one may or may not.
-            let old_ring_id = if filled {
-                wire_ring_id().prop_map(Some).boxed()
-            } else {
-                Just(old).boxed()
-            };
+            let old_ring_id = if filled { wire_ring_id().prop_map(Some).boxed() } else { Just(old).boxed() };
             old_ring_id.prop_map(move |old_ring_id| CommitEntry {
                 filled,
                 old_ring_id,
@@ -208,31 +158,17 @@ fn commit_entry() -> impl Strategy<Value = CommitEntry> {
 
 fn commit_token() -> impl Strategy<Value = CommitToken> {
     (1usize..8).prop_flat_map(|n| {
-        (
-            wire_ring_id(),
-            vec(1..=u32::MAX, n),
-            vec(commit_entry(), n),
-            1u32..=2,
-            0..n as u32,
-        )
-            .prop_map(|(ring_id, mut members, entries, rotation, index)| {
+        (wire_ring_id(), vec(1..=u32::MAX, n), vec(commit_entry(), n), 1u32..=2, 0..n as u32).prop_map(
+            |(ring_id, mut members, entries, rotation, index)| {
                 members.sort_unstable();
-                CommitToken {
-                    ring_id: Some(ring_id),
-                    members,
-                    entries,
-                    rotation,
-                    index,
-                }
-            })
+                CommitToken { ring_id: Some(ring_id), members, entries, rotation, index }
+            },
+        )
     })
 }
 
 fn ring_notice() -> impl Strategy<Value = RingNotice> {
-    (1..=u32::MAX, wire_ring_id()).prop_map(|(sender, ring_id)| RingNotice {
-        sender,
-        ring_id: Some(ring_id),
-    })
+    (1..=u32::MAX, wire_ring_id()).prop_map(|(sender, ring_id)| RingNotice { sender, ring_id: Some(ring_id) })
 }
 
 /// Any valid packet of any kind.
@@ -369,11 +305,7 @@ proptest! {
 
 #[test]
 fn token_example_round_trips() {
-    let t = Token {
-        ring_id: ring(1, 4),
-        seq: 9,
-        ..Token::default()
-    };
+    let t = Token { ring_id: ring(1, 4), seq: 9, ..Token::default() };
     let p = Packet::Token(t);
     assert_eq!(Packet::decode(p.encode()).unwrap(), p);
 }
@@ -381,10 +313,7 @@ fn token_example_round_trips() {
 #[test]
 fn too_short() {
     for len in 0..FRAME_OVERHEAD {
-        assert_eq!(
-            Packet::decode(Bytes::from(vec![WIRE_VERSION; len])),
-            Err(DecodeError::TooShort(len))
-        );
+        assert_eq!(Packet::decode(Bytes::from(vec![WIRE_VERSION; len])), Err(DecodeError::TooShort(len)));
     }
 }
 
@@ -393,34 +322,21 @@ fn bad_checksum() {
     let mut bytes = Packet::Mcast(mcast(3, 2)).encode().to_vec();
     let last = bytes.len() - 1;
     bytes[last] = bytes[last].wrapping_add(1);
-    assert_eq!(
-        Packet::decode(Bytes::from(bytes)),
-        Err(DecodeError::BadChecksum)
-    );
+    assert_eq!(Packet::decode(Bytes::from(bytes)), Err(DecodeError::BadChecksum));
     // Six zero bytes: the crc of [0, 0] is not 0.
-    assert_eq!(
-        Packet::decode(Bytes::from_static(&[0; 6])),
-        Err(DecodeError::BadChecksum)
-    );
+    assert_eq!(Packet::decode(Bytes::from_static(&[0; 6])), Err(DecodeError::BadChecksum));
 }
 
 #[test]
 fn checksum_is_checked_before_version() {
     let mut bytes = raw_frame(WIRE_VERSION + 1, KIND_TOKEN, &[]).to_vec();
     bytes[2] ^= 0xff;
-    assert_eq!(
-        Packet::decode(Bytes::from(bytes)),
-        Err(DecodeError::BadChecksum)
-    );
+    assert_eq!(Packet::decode(Bytes::from(bytes)), Err(DecodeError::BadChecksum));
 }
 
 #[test]
 fn unsupported_version() {
-    let body = Token {
-        ring_id: ring(1, 1),
-        ..Token::default()
-    }
-    .encode_to_vec();
+    let body = Token { ring_id: ring(1, 1), ..Token::default() }.encode_to_vec();
     for version in [0, WIRE_VERSION + 1, u8::MAX] {
         assert_eq!(
             Packet::decode(raw_frame(version, KIND_TOKEN, &body)),
@@ -432,10 +348,7 @@ fn unsupported_version() {
 #[test]
 fn unknown_kind() {
     for kind in [0, KIND_TOKEN_HOLD_CANCEL + 1, u8::MAX] {
-        assert_eq!(
-            Packet::decode(raw_frame(WIRE_VERSION, kind, &[])),
-            Err(DecodeError::UnknownKind(kind))
-        );
+        assert_eq!(Packet::decode(raw_frame(WIRE_VERSION, kind, &[])), Err(DecodeError::UnknownKind(kind)));
     }
 }
 
@@ -458,10 +371,7 @@ fn malformed_garbage_body() {
 #[test]
 fn malformed_truncated_length_delimited_field() {
     // Field 1 (ring_id) claims 10 bytes but only 1 follows.
-    malformed(
-        raw_frame(WIRE_VERSION, KIND_TOKEN, &[0x0a, 10, 0x08]),
-        "token",
-    );
+    malformed(raw_frame(WIRE_VERSION, KIND_TOKEN, &[0x0a, 10, 0x08]), "token");
 }
 
 #[test]
@@ -481,33 +391,18 @@ fn malformed_empty_body_of_every_kind() {
 
 #[test]
 fn malformed_token_missing_ring_id() {
-    let t = Token {
-        seq: 5,
-        ..Token::default()
-    };
-    assert_eq!(
-        malformed(frame_of(KIND_TOKEN, &t), "token"),
-        "missing ring_id"
-    );
+    let t = Token { seq: 5, ..Token::default() };
+    assert_eq!(malformed(frame_of(KIND_TOKEN, &t), "token"), "missing ring_id");
 }
 
 #[test]
 fn malformed_mcast() {
     let cases: Vec<(Mcast, &str)> = vec![
-        (
-            Mcast {
-                ring_id: None,
-                ..mcast(1, 1)
-            },
-            "missing ring_id",
-        ),
+        (Mcast { ring_id: None, ..mcast(1, 1) }, "missing ring_id"),
         (mcast(0, 1), "seq or sender 0"),
         (mcast(1, 0), "seq or sender 0"),
         (
-            Mcast {
-                recovered: Some(Box::new(mcast(1, 1))),
-                ..mcast(2, 1)
-            },
+            Mcast { recovered: Some(Box::new(mcast(1, 1))), ..mcast(2, 1) },
             "recovered packet with fragments of its own",
         ),
         (
@@ -525,28 +420,17 @@ fn malformed_mcast() {
         (
             Mcast {
                 fragments: vec![],
-                recovered: Some(Box::new(Mcast {
-                    ring_id: None,
-                    ..mcast(1, 1)
-                })),
+                recovered: Some(Box::new(Mcast { ring_id: None, ..mcast(1, 1) })),
                 ..mcast(2, 1)
             },
             "nested recovered packet",
         ),
         (
-            Mcast {
-                fragments: vec![],
-                recovered: Some(Box::new(mcast(0, 1))),
-                ..mcast(2, 1)
-            },
+            Mcast { fragments: vec![], recovered: Some(Box::new(mcast(0, 1))), ..mcast(2, 1) },
             "recovered seq or sender 0",
         ),
         (
-            Mcast {
-                fragments: vec![],
-                recovered: Some(Box::new(mcast(1, 0))),
-                ..mcast(2, 1)
-            },
+            Mcast { fragments: vec![], recovered: Some(Box::new(mcast(1, 0))), ..mcast(2, 1) },
             "recovered seq or sender 0",
         ),
     ];
@@ -558,24 +442,13 @@ fn malformed_mcast() {
 
 #[test]
 fn malformed_join_sender_zero() {
-    let j = Join {
-        sender: 0,
-        proc_set: vec![1, 2],
-        fail_set: vec![],
-        ring_seq: 4,
-    };
+    let j = Join { sender: 0, proc_set: vec![1, 2], fail_set: vec![], ring_seq: 4 };
     assert_eq!(malformed(frame_of(KIND_JOIN, &j), "join"), "sender 0");
 }
 
 #[test]
 fn malformed_commit_token() {
-    let entry = CommitEntry {
-        filled: true,
-        old_ring_id: ring(1, 4),
-        aru: 3,
-        high_seq: 3,
-        high_delivered: 3,
-    };
+    let entry = CommitEntry { filled: true, old_ring_id: ring(1, 4), aru: 3, high_seq: 3, high_delivered: 3 };
     let good = CommitToken {
         ring_id: ring(1, 8),
         members: vec![1, 2],
@@ -585,61 +458,30 @@ fn malformed_commit_token() {
     };
     assert!(Packet::decode(Packet::CommitToken(good.clone()).encode()).is_ok());
     let cases = [
+        (CommitToken { ring_id: None, ..good.clone() }, "missing ring_id"),
         (
-            CommitToken {
-                ring_id: None,
-                ..good.clone()
-            },
-            "missing ring_id",
-        ),
-        (
-            CommitToken {
-                members: vec![],
-                entries: vec![],
-                ..good.clone()
-            },
+            CommitToken { members: vec![], entries: vec![], ..good.clone() },
             "members and entries differ in length",
         ),
         (
-            CommitToken {
-                entries: vec![entry.clone()],
-                ..good.clone()
-            },
+            CommitToken { entries: vec![entry.clone()], ..good.clone() },
             "members and entries differ in length",
         ),
         (
-            CommitToken {
-                entries: vec![
-                    entry.clone(),
-                    CommitEntry {
-                        old_ring_id: None,
-                        ..entry
-                    },
-                ],
-                ..good
-            },
+            CommitToken { entries: vec![entry.clone(), CommitEntry { old_ring_id: None, ..entry }], ..good },
             "filled entry without old ring id",
         ),
     ];
     for (c, reason) in cases {
-        assert_eq!(
-            malformed(frame_of(KIND_COMMIT_TOKEN, &c), "commit_token"),
-            reason
-        );
+        assert_eq!(malformed(frame_of(KIND_COMMIT_TOKEN, &c), "commit_token"), reason);
     }
 }
 
 #[test]
 fn malformed_ring_notice() {
     for kind in [KIND_MERGE_DETECT, KIND_TOKEN_HOLD_CANCEL] {
-        let no_ring = RingNotice {
-            sender: 2,
-            ring_id: None,
-        };
-        let no_sender = RingNotice {
-            sender: 0,
-            ring_id: ring(1, 3),
-        };
+        let no_ring = RingNotice { sender: 2, ring_id: None };
+        let no_sender = RingNotice { sender: 0, ring_id: ring(1, 3) };
         malformed(frame_of(kind, &no_ring), "ring_notice");
         malformed(frame_of(kind, &no_sender), "ring_notice");
     }
@@ -667,13 +509,8 @@ fn deeply_nested_recovered_packets_do_not_overflow_the_stack() {
 fn decoded_fragment_data_shares_the_datagram_buffer() {
     let datagram = Packet::Mcast(mcast(1, 2)).encode();
     let range = datagram.as_ptr_range();
-    let Ok(Packet::Mcast(m)) = Packet::decode(datagram.clone()) else {
-        panic!("decodes")
-    };
+    let Ok(Packet::Mcast(m)) = Packet::decode(datagram.clone()) else { panic!("decodes") };
     let data = &m.fragments[0].data;
     assert_eq!(&data[..], b"hello");
-    assert!(
-        range.contains(&data.as_ptr()),
-        "fragment data was copied out of the datagram"
-    );
+    assert!(range.contains(&data.as_ptr()), "fragment data was copied out of the datagram");
 }

@@ -1,0 +1,214 @@
+//! What the daemon runs with. The command line builds it today; a later corosync.conf parser
+//! (`totem` section and `nodelist`) will build the same type.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use totem::{NodeId, TotemConfig};
+
+/// Everything the daemon needs to start.
+#[derive(Clone, Debug)]
+pub struct DaemonConfig {
+    /// This node's id (`nodelist.node.X.nodeid`).
+    pub node_id: NodeId,
+    /// The UDP address this node binds and other nodes send to (`nodelist.node.X.ring0_addr`).
+    pub bind: SocketAddr,
+    /// The other nodes and where to send to them (`transport: udpu`); never contains `node_id`.
+    pub peers: PeerTable,
+    /// Totem protocol options (`totem` section).
+    pub totem: TotemConfig,
+    /// Directory holding the lock file and the persisted ring seq.
+    pub state_dir: PathBuf,
+    /// Stop cleanly after this long (tests and demos); `None` runs until a signal.
+    pub run_for: Option<Duration>,
+}
+
+/// Why a [`DaemonConfig`] was refused. Nothing was started when it is returned.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// Node id 0 is reserved (as in corosync).
+    #[error("node id 0 is not valid")]
+    ZeroNodeId,
+    /// A peer is listed twice with different addresses.
+    #[error("peer {0} is listed twice")]
+    DuplicatePeer(NodeId),
+    /// Two nodes share one address.
+    #[error("nodes {0} and {1} share the address {2}")]
+    DuplicateAddress(NodeId, NodeId, SocketAddr),
+    /// This node's id is listed as a peer with another address than `bind`.
+    #[error("node {node} is this node but is listed with {peer}, not the bind address {bind}")]
+    SelfMismatch {
+        /// This node's id.
+        node: NodeId,
+        /// The address it was listed with.
+        peer: SocketAddr,
+        /// The bind address.
+        bind: SocketAddr,
+    },
+    /// A peer's address family differs from the bind address's.
+    #[error("peer {0} at {1} is not reachable from a socket bound to {2} (address family)")]
+    AddressFamily(NodeId, SocketAddr, SocketAddr),
+    /// The Totem options are inconsistent (the engine's own check).
+    #[error("totem options: {0}")]
+    Totem(String),
+}
+
+impl DaemonConfig {
+    /// A one-node configuration with corosync's defaults, bound to `bind`.
+    pub fn new(node_id: NodeId, bind: SocketAddr, state_dir: PathBuf) -> Self {
+        DaemonConfig {
+            node_id,
+            bind,
+            peers: PeerTable::default(),
+            totem: TotemConfig::default(),
+            state_dir,
+            run_for: None,
+        }
+    }
+
+    /// Adds the nodes of a node list. This node may appear in it (a corosync nodelist lists
+    /// every node) if its address is the bind address; it is then left out of the peers.
+    pub fn add_nodes(
+        &mut self,
+        nodes: impl IntoIterator<Item = (NodeId, SocketAddr)>,
+    ) -> Result<(), ConfigError> {
+        for (id, addr) in nodes {
+            if id.0 == 0 {
+                return Err(ConfigError::ZeroNodeId);
+            }
+            if id == self.node_id {
+                if addr != self.bind {
+                    return Err(ConfigError::SelfMismatch { node: id, peer: addr, bind: self.bind });
+                }
+                continue;
+            }
+            self.peers.insert(id, addr)?;
+        }
+        Ok(())
+    }
+
+    /// Checks the whole configuration; the daemon refuses to start on the first problem.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.node_id.0 == 0 {
+            return Err(ConfigError::ZeroNodeId);
+        }
+        for (&id, &addr) in self.peers.iter() {
+            if addr == self.bind {
+                return Err(ConfigError::DuplicateAddress(self.node_id, id, addr));
+            }
+            if addr.is_ipv4() != self.bind.is_ipv4() {
+                return Err(ConfigError::AddressFamily(id, addr, self.bind));
+            }
+        }
+        self.totem.validate().map_err(ConfigError::Totem)
+    }
+}
+
+/// Where to send to each other node. Ordered by node id so that a multicast to every node
+/// goes out in a deterministic order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PeerTable {
+    peers: BTreeMap<NodeId, SocketAddr>,
+}
+
+impl PeerTable {
+    /// Adds a peer; the same id twice, or two ids with one address, is refused.
+    pub fn insert(&mut self, id: NodeId, addr: SocketAddr) -> Result<(), ConfigError> {
+        if id.0 == 0 {
+            return Err(ConfigError::ZeroNodeId);
+        }
+        if let Some(&old) = self.peers.get(&id) {
+            return if old == addr { Ok(()) } else { Err(ConfigError::DuplicatePeer(id)) };
+        }
+        if let Some((&other, _)) = self.peers.iter().find(|(_, &a)| a == addr) {
+            return Err(ConfigError::DuplicateAddress(other, id, addr));
+        }
+        self.peers.insert(id, addr);
+        Ok(())
+    }
+
+    /// The address of one peer.
+    pub fn get(&self, id: NodeId) -> Option<SocketAddr> {
+        self.peers.get(&id).copied()
+    }
+
+    /// Every peer, by node id.
+    pub fn iter(&self) -> impl Iterator<Item = (&NodeId, &SocketAddr)> {
+        self.peers.iter()
+    }
+
+    /// Number of peers.
+    pub fn len(&self) -> usize {
+        self.peers.len()
+    }
+
+    /// Whether there are no peers (a one-node cluster).
+    pub fn is_empty(&self) -> bool {
+        self.peers.is_empty()
+    }
+}
+
+impl fmt::Display for PeerTable {
+    /// `[2=127.0.0.1:5406, 3=127.0.0.1:5407]`, or `[]` for a one-node cluster.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[")?;
+        for (i, (id, addr)) in self.peers.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{id}={addr}")?;
+        }
+        f.write_str("]")
+    }
+}
+
+/// Formats members as `[1, 2]` (node ids, not their `Debug` form).
+pub fn fmt_members(members: &[NodeId]) -> String {
+    let ids: Vec<u32> = members.iter().map(|m| m.0).collect();
+    format!("{ids:?}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    #[test]
+    fn self_in_nodelist_is_skipped_when_its_address_is_the_bind_address() {
+        let mut c = DaemonConfig::new(NodeId(1), addr(5405), PathBuf::from("x"));
+        c.add_nodes([(NodeId(1), addr(5405)), (NodeId(2), addr(5406))]).unwrap();
+        assert_eq!(c.peers.len(), 1);
+        assert_eq!(c.peers.get(NodeId(2)), Some(addr(5406)));
+        c.validate().unwrap();
+        assert_eq!(c.peers.to_string(), "[2=127.0.0.1:5406]");
+    }
+
+    #[test]
+    fn inconsistent_node_lists_are_refused() {
+        let mut c = DaemonConfig::new(NodeId(1), addr(5405), PathBuf::from("x"));
+        assert_eq!(
+            c.add_nodes([(NodeId(1), addr(5409))]),
+            Err(ConfigError::SelfMismatch { node: NodeId(1), peer: addr(5409), bind: addr(5405) })
+        );
+        assert_eq!(c.add_nodes([(NodeId(0), addr(5406))]), Err(ConfigError::ZeroNodeId));
+        c.add_nodes([(NodeId(2), addr(5406))]).unwrap();
+        assert_eq!(c.add_nodes([(NodeId(2), addr(5407))]), Err(ConfigError::DuplicatePeer(NodeId(2))));
+        assert_eq!(
+            c.add_nodes([(NodeId(3), addr(5406))]),
+            Err(ConfigError::DuplicateAddress(NodeId(2), NodeId(3), addr(5406)))
+        );
+        c.add_nodes([(NodeId(4), "[::1]:5405".parse().unwrap())]).unwrap();
+        assert!(matches!(c.validate(), Err(ConfigError::AddressFamily(NodeId(4), _, _))));
+    }
+
+    #[test]
+    fn members_format_as_plain_ids() {
+        assert_eq!(fmt_members(&[NodeId(1), NodeId(2)]), "[1, 2]");
+    }
+}
