@@ -77,11 +77,19 @@ impl Srp {
             return self.stale();
         }
         match self.state {
-            SrpState::Operational => self.enter_gather(now, &[sender], &[]),
+            SrpState::Operational => {
+                // A node that has given up on us cannot join us now; its join would only
+                // break our ring (corosync: ignore_join_under_operational).
+                if join.fail_set.contains(&self.node_id.0) {
+                    return self.stale();
+                }
+                self.enter_gather(now, &[sender], &[]);
+            }
             SrpState::Commit | SrpState::Recovery => {
+                // Only a member of the ring being formed that knows of it can call it off; other
+                // joins wait until the ring is installed (corosync: commit and recovery states).
                 let pending = self.pending.as_ref().expect("commit and recovery have a pending ring");
-                let stale = pending.members.contains(&sender) && join.ring_seq < pending.ring_id.seq;
-                if stale || self.gather.fail_set.contains(&sender) {
+                if !pending.members.contains(&sender) || join.ring_seq < pending.ring_id.seq {
                     return self.stale();
                 }
                 self.enter_gather(now, &[sender], &[]);
@@ -106,6 +114,7 @@ impl Srp {
             // The sender will catch up with our join.
             return;
         }
+        let before = (self.gather.proc_set.len(), self.gather.fail_set.len());
         if fail_set.contains(&me) {
             // It gave up on us; we give up on it, or neither side would ever agree.
             self.gather.fail_set.insert(sender);
@@ -120,7 +129,11 @@ impl Srp {
                 .fail_set
                 .extend(fail_set.into_iter().filter(|n| from_our_ring || !members.contains(n)));
         }
-        self.restart_consensus(now);
+        // Sets only grow, so a changed size is a change. Answering a join that changed nothing
+        // would let two nodes that keep different views ping-pong joins forever.
+        if (self.gather.proc_set.len(), self.gather.fail_set.len()) != before {
+            self.restart_consensus(now);
+        }
     }
 
     /// The sets changed: consensus starts over, with a full `consensus` timeout (corosync
@@ -163,12 +176,10 @@ impl Srp {
         let silent: Vec<NodeId> =
             candidates.iter().copied().filter(|n| !self.gather.consensus.contains(n)).collect();
         if silent.is_empty() {
-            // Consensus without a commit token: the representative failed.
-            match candidates.first() {
-                Some(&rep) if rep != self.node_id => {
-                    self.gather.fail_set.insert(rep);
-                }
-                _ => return self.check_consensus(now),
+            // Consensus without a commit token: start over. A representative that is gone stays
+            // silent this time and is failed at the next timeout (corosync does the same).
+            if candidates.first() == Some(&self.node_id) {
+                return self.check_consensus(now);
             }
         } else {
             tracing::debug!(node = %self.node_id, ?silent, "consensus timeout: failing silent nodes");

@@ -8,6 +8,8 @@ mod operational;
 mod recovery;
 mod send_queue;
 #[cfg(test)]
+mod state_tests;
+#[cfg(test)]
 mod tests;
 mod timer;
 

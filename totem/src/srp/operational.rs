@@ -51,13 +51,18 @@ impl Srp {
             return self.enter_gather(now, &[], &failed);
         }
 
+        // Flow control: window_size per rotation and max_messages per visit, retransmissions
+        // included (corosync's fcc_calculate); new packets share what is left by backlog.
+        token.fcc = token.fcc.saturating_sub(self.tok.sent_last_visit);
+        token.backlog = token.backlog.saturating_sub(self.tok.backlog_last_visit);
+        let visit_max = self.config.window_size.saturating_sub(token.fcc).min(self.config.max_messages);
+
         // Retransmit requests we can serve, within the visit's share.
-        let max_messages = self.config.max_messages;
         let mut sent: u32 = 0;
         let requests = std::mem::take(&mut token.rtr);
         for seq in requests {
             let raw =
-                (sent < max_messages).then(|| self.active_buffer().get(seq).map(|s| s.raw.clone())).flatten();
+                (sent < visit_max).then(|| self.active_buffer().get(seq).map(|s| s.raw.clone())).flatten();
             match raw {
                 Some(raw) => {
                     self.stats.retransmits += 1;
@@ -75,11 +80,8 @@ impl Srp {
             }
         }
 
-        // Flow control: window_size per rotation, max_messages per visit, shared by backlog.
-        token.fcc = token.fcc.saturating_sub(self.tok.sent_last_visit);
-        token.backlog = token.backlog.saturating_sub(self.tok.backlog_last_visit);
         let my_backlog = self.backlog();
-        let mut allowed = self.config.window_size.saturating_sub(token.fcc).min(max_messages);
+        let mut allowed = visit_max;
         let ring_backlog = token.backlog.saturating_add(my_backlog);
         if ring_backlog > self.config.window_size && my_backlog > 0 {
             let share = u64::from(self.config.window_size) * u64::from(my_backlog) / u64::from(ring_backlog);
@@ -167,7 +169,9 @@ impl Srp {
         let alone = members.len() == 1;
         let representative = members[0] == self.node_id;
         if alone {
-            let work = !self.send_queue.is_empty() || self.state == SrpState::Recovery;
+            // A safe packet needs one more visit to be delivered, recovery a few.
+            let undelivered = self.buffer.delivered < self.buffer.my_aru;
+            let work = !self.send_queue.is_empty() || self.state == SrpState::Recovery || undelivered;
             self.hold(token, work.then_some(now));
             self.timers.stop(Timer::TokenLoss);
         } else if representative

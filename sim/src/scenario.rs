@@ -1,0 +1,344 @@
+//! Scenarios: a seed derives the whole run (cluster size, network, load, fault schedule),
+//! which is a safety phase with faults followed by a liveness phase after healing.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use totem::{Instant, NodeId, TotemConfig};
+
+use crate::check::Violation;
+use crate::cluster::{Cluster, LivenessReport, SimConfig};
+use crate::fault::Fault;
+use crate::net::{Action, Jitter, Latency, LinkConfig, PacketKind, Rule};
+use crate::rng::SimRng;
+use crate::trace::TraceOutput;
+use crate::workload::LoadConfig;
+
+/// What a seed may choose from; part of the replay command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScenarioOptions {
+    /// Fewest nodes.
+    pub nodes_min: usize,
+    /// Most nodes.
+    pub nodes_max: usize,
+    /// Length of the safety phase (faults happen in it).
+    pub safety: Duration,
+}
+
+impl Default for ScenarioOptions {
+    fn default() -> Self {
+        ScenarioOptions { nodes_min: 2, nodes_max: 9, safety: Duration::from_secs(20) }
+    }
+}
+
+impl ScenarioOptions {
+    /// The node range as the command line spells it (`3` or `2..9`).
+    pub fn nodes_arg(&self) -> String {
+        if self.nodes_min == self.nodes_max {
+            self.nodes_min.to_string()
+        } else {
+            format!("{}..{}", self.nodes_min, self.nodes_max)
+        }
+    }
+
+    /// Parses `N` or `A..B` (inclusive).
+    pub fn parse_nodes(s: &str) -> Result<(usize, usize), String> {
+        let parse = |x: &str| x.trim().parse::<usize>().map_err(|e| format!("bad node count {x:?}: {e}"));
+        let (lo, hi) = match s.split_once("..") {
+            Some((a, b)) => (parse(a)?, parse(b.trim_start_matches('='))?),
+            None => (parse(s)?, parse(s)?),
+        };
+        if lo == 0 || hi < lo {
+            return Err(format!("node range {s:?} is empty or starts at 0"));
+        }
+        Ok((lo, hi))
+    }
+
+    /// The command that replays `seed` with these options.
+    pub fn replay_command(&self, seed: u64) -> String {
+        format!(
+            "cargo run --release -p sim -- run --seed {seed} --nodes {} --safety-ms {}",
+            self.nodes_arg(),
+            self.safety.as_millis()
+        )
+    }
+}
+
+/// One fully derived scenario.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    /// The seed it came from.
+    pub seed: u64,
+    /// The options it was drawn within.
+    pub options: ScenarioOptions,
+    /// Cluster size.
+    pub nodes: usize,
+    /// Cluster configuration.
+    pub config: SimConfig,
+    /// Seed of the cluster itself.
+    pub cluster_seed: u64,
+    /// Faults by time since start, sorted.
+    pub faults: Vec<(Duration, Fault)>,
+    /// Whether crashed nodes restart for the liveness phase.
+    pub restart_crashed: bool,
+}
+
+/// The outcome of one run.
+#[derive(Clone, Debug)]
+pub struct RunReport {
+    /// The seed.
+    pub seed: u64,
+    /// Cluster size.
+    pub nodes: usize,
+    /// Virtual time simulated.
+    pub sim_time: Duration,
+    /// Messages accepted by the engines.
+    pub submitted: u64,
+    /// Deliveries summed over nodes.
+    pub deliveries: u64,
+    /// Regular configurations installed, summed over nodes.
+    pub configs: u64,
+    /// Events processed.
+    pub steps: u64,
+    /// The liveness phase.
+    pub liveness: LivenessReport,
+    /// Everything the checkers found.
+    pub violations: Vec<Violation>,
+    /// Hash of the whole trace.
+    pub trace_hash: u64,
+    /// Wall-clock time of the run (filled by the driver that timed it; zero otherwise).
+    pub wall: Duration,
+}
+
+impl RunReport {
+    /// Simulated node-seconds.
+    pub fn node_seconds(&self) -> f64 {
+        self.sim_time.as_secs_f64() * self.nodes as f64
+    }
+}
+
+fn ms(lo: u64, hi: u64, rng: &mut SimRng) -> Duration {
+    Duration::from_millis(rng.range_inclusive(lo, hi))
+}
+
+impl Scenario {
+    /// Derives the scenario of `seed`.
+    pub fn generate(seed: u64, options: &ScenarioOptions) -> Scenario {
+        let mut rng = SimRng::new(seed);
+        let nodes = rng.range_inclusive(options.nodes_min as u64, options.nodes_max as u64) as usize;
+        let config = random_config(&mut rng);
+        let ids: Vec<NodeId> = (1..=nodes as u32).map(NodeId).collect();
+        let mut faults = Vec::new();
+        let safety_ms = options.safety.as_millis() as u64;
+        if rng.chance(0.5) {
+            faults.push((Duration::ZERO, Fault::SetLoss(rng.unit() * 0.3)));
+        }
+        for _ in 0..rng.range_inclusive(0, 12) {
+            let at = Duration::from_millis(rng.range_inclusive(0, safety_ms.saturating_sub(1)));
+            random_fault(&mut rng, &ids, at, options.safety, &mut faults);
+        }
+        faults.sort_by_key(|(t, _)| *t);
+        let restart_crashed = rng.chance(0.7);
+        Scenario {
+            seed,
+            options: options.clone(),
+            nodes,
+            config,
+            cluster_seed: rng.next_u64(),
+            faults,
+            restart_crashed,
+        }
+    }
+
+    /// Runs the scenario: faults during the safety phase, then the liveness phase.
+    pub fn run(&self, trace: TraceOutput) -> RunReport {
+        let mut config = self.config.clone();
+        config.trace = trace;
+        let mut c =
+            Cluster::new(self.cluster_seed, self.nodes, config).expect("generated configurations are valid");
+        for (at, fault) in &self.faults {
+            c.run_until(Instant::ZERO + *at);
+            if c.halted() {
+                break;
+            }
+            c.apply(fault);
+        }
+        c.run_until(Instant::ZERO + self.options.safety);
+        let mut liveness = LivenessReport::default();
+        if !c.halted() {
+            let nobody_left = c.live_nodes().is_empty();
+            c.stop_faults(self.restart_crashed || nobody_left);
+            liveness = c.check_liveness();
+        }
+        let s = c.stats();
+        RunReport {
+            seed: self.seed,
+            nodes: self.nodes,
+            sim_time: c.now() - Instant::ZERO,
+            submitted: s.submitted,
+            deliveries: s.deliveries,
+            configs: s.regular_configs,
+            steps: s.steps,
+            liveness,
+            violations: c.violations().to_vec(),
+            trace_hash: c.trace_hash(),
+            wall: Duration::ZERO,
+        }
+    }
+
+    /// A readable summary of the scenario.
+    pub fn describe(&self) -> String {
+        let c = &self.config;
+        let mut s = String::new();
+        let _ =
+            writeln!(s, "seed {} ({} nodes, safety phase {:?})", self.seed, self.nodes, self.options.safety);
+        let _ = writeln!(
+            s,
+            "totem: token {:?}, consensus {:?}, netmtu {}, window {}, max_messages {}",
+            c.totem.token, c.totem.consensus, c.totem.netmtu, c.totem.window_size, c.totem.max_messages
+        );
+        let _ = writeln!(s, "links: {:?}", c.link);
+        let _ = writeln!(
+            s,
+            "load: {:.1} msg/s per node, {:.0}% safe, {:.0}% large; drift ±{} ppm; socket buffer {}",
+            c.load.rate_per_node,
+            c.load.safe_fraction * 100.0,
+            c.load.large_fraction * 100.0,
+            c.drift_ppm_max,
+            c.socket_buffer_packets
+        );
+        for (t, f) in &self.faults {
+            let _ = writeln!(s, "  at {:>8.3}s: {f}", t.as_secs_f64());
+        }
+        let _ = writeln!(
+            s,
+            "then: calm{}, liveness check",
+            if self.restart_crashed { ", restart crashed nodes" } else { "" }
+        );
+        s
+    }
+}
+
+fn random_config(rng: &mut SimRng) -> SimConfig {
+    let token = Duration::from_millis(*rng.pick(&[600, 1000, 1000, 1500]).unwrap_or(&1000));
+    let mut totem = TotemConfig::with_token(token);
+    totem.netmtu = *rng.pick(&[1500, 1500, 600]).unwrap_or(&1500);
+    totem.window_size = *rng.pick(&[50, 50, 10]).unwrap_or(&50);
+    totem.max_messages = totem.max_messages.min(totem.window_size);
+    let jitter = match rng.below(3) {
+        0 => Jitter::None,
+        1 => Jitter::Uniform(Duration::from_micros(rng.range_inclusive(0, 2000))),
+        _ => Jitter::Exponential(Duration::from_micros(rng.range_inclusive(50, 2000))),
+    };
+    let link = LinkConfig {
+        latency: Latency { base: Duration::from_micros(rng.range_inclusive(20, 3000)), jitter },
+        loss: 0.0,
+        duplicate: if rng.chance(0.3) { rng.unit() * 0.05 } else { 0.0 },
+        reorder: if rng.chance(0.3) { rng.unit() * 0.1 } else { 0.0 },
+        reorder_delay: ms(1, 20, rng),
+    };
+    let load = LoadConfig {
+        rate_per_node: *rng.pick(&[0.0, 5.0, 20.0, 20.0, 50.0, 100.0]).unwrap_or(&20.0),
+        safe_fraction: rng.unit(),
+        large_fraction: rng.unit() * 0.2,
+        ..LoadConfig::default()
+    };
+    SimConfig {
+        totem,
+        link,
+        load,
+        socket_buffer_packets: *rng.pick(&[16, 64, 256]).unwrap_or(&256),
+        drift_ppm_max: *rng.pick(&[0, 100, 1000, 10_000]).unwrap_or(&100),
+        ..SimConfig::default()
+    }
+}
+
+fn random_fault(
+    rng: &mut SimRng,
+    ids: &[NodeId],
+    at: Duration,
+    safety: Duration,
+    out: &mut Vec<(Duration, Fault)>,
+) {
+    let node = *rng.pick(ids).unwrap_or(&NodeId(1));
+    let fault = match rng.below(11) {
+        0 | 1 => {
+            let mut shuffled = ids.to_vec();
+            rng.shuffle(&mut shuffled);
+            let groups = rng.range_inclusive(2, 3.min(ids.len() as u64).max(2)) as usize;
+            let mut parts = vec![Vec::new(); groups];
+            for (k, n) in shuffled.into_iter().enumerate() {
+                let g = if k < groups { k } else { rng.below(groups as u64) as usize };
+                parts[g].push(n);
+            }
+            Fault::Partition(parts)
+        }
+        2 => Fault::Cut { from: node, to: *rng.pick(ids).unwrap_or(&node) },
+        3 => Fault::Heal,
+        4 | 5 => {
+            if rng.chance(0.7) {
+                let back = at + ms(100, 8000, rng);
+                if back < safety {
+                    out.push((back, Fault::Restart(node)));
+                }
+            }
+            Fault::Crash(node)
+        }
+        6 => Fault::Pause(node, ms(50, 5000, rng)),
+        7 => Fault::SetLoss(rng.unit() * 0.3),
+        8 => {
+            let action = match rng.below(3) {
+                0 => Action::Drop,
+                1 => Action::Delay(ms(1, 1500, rng)),
+                _ => Action::Duplicate(ms(0, 50, rng)),
+            };
+            let kinds: &[PacketKind] = match rng.below(4) {
+                0 => &[PacketKind::Token],
+                1 => &[PacketKind::Join, PacketKind::CommitToken],
+                2 => &[PacketKind::Mcast],
+                _ => &[
+                    PacketKind::Token,
+                    PacketKind::Mcast,
+                    PacketKind::Join,
+                    PacketKind::CommitToken,
+                    PacketKind::MergeDetect,
+                ],
+            };
+            let until = Instant::ZERO + at + ms(100, 5000, rng);
+            Fault::AddRule(Rule::new(action).from(&[node]).kinds(kinds).probability(rng.unit()).until(until))
+        }
+        9 => Fault::ClearRules,
+        _ => Fault::SetLoad(*rng.pick(&[0.0, 5.0, 20.0, 100.0]).unwrap_or(&20.0)),
+    };
+    out.push((at, fault));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_seed_derives_the_same_scenario() {
+        let o = ScenarioOptions::default();
+        let (a, b) = (Scenario::generate(42, &o), Scenario::generate(42, &o));
+        assert_eq!(a.describe(), b.describe());
+        assert_eq!(a.cluster_seed, b.cluster_seed);
+        assert!((2..=9).contains(&a.nodes));
+        assert!(a.faults.windows(2).all(|w| w[0].0 <= w[1].0));
+        assert!(a.config.totem.validate().is_ok());
+    }
+
+    #[test]
+    fn node_ranges_parse_and_print() {
+        assert_eq!(ScenarioOptions::parse_nodes("2..9"), Ok((2, 9)));
+        assert_eq!(ScenarioOptions::parse_nodes("2..=9"), Ok((2, 9)));
+        assert_eq!(ScenarioOptions::parse_nodes("5"), Ok((5, 5)));
+        assert!(ScenarioOptions::parse_nodes("0").is_err());
+        assert!(ScenarioOptions::parse_nodes("5..2").is_err());
+        let o = ScenarioOptions { nodes_min: 3, nodes_max: 3, safety: Duration::from_secs(2) };
+        assert_eq!(
+            o.replay_command(7),
+            "cargo run --release -p sim -- run --seed 7 --nodes 3 --safety-ms 2000"
+        );
+    }
+}
