@@ -115,15 +115,21 @@ impl Srp {
             return;
         }
         let before = (self.gather.proc_set.len(), self.gather.fail_set.len());
+        let from_our_ring = self.members.contains(&sender);
         if fail_set.contains(&me) {
-            // It gave up on us; we give up on it, or neither side would ever agree.
+            if !from_our_ring {
+                // A node outside our ring that gave up on us says so from an older round: our
+                // own consensus timeout decides about it. Taking its word would let two
+                // merging rings fail each other round after round, forever.
+                return;
+            }
+            // A ring-mate gave up on us; we give up on it, or neither side would ever agree.
             self.gather.fail_set.insert(sender);
         } else {
             self.gather.proc_set.extend(proc_set);
             self.gather.proc_set.insert(sender);
             // A node from another ring may not fail members of ours: its view of them is
             // second hand, and adopting it would let one confused node split our ring.
-            let from_our_ring = self.members.contains(&sender);
             let members = &self.members;
             self.gather
                 .fail_set
