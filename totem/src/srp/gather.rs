@@ -11,7 +11,7 @@ use crate::wire::{Join, Packet};
 
 impl Srp {
     /// Leaves the current state for gather. From operational, the proc set starts as the ring's
-    /// members with an empty fail set; from commit or recovery, the sets carry on.
+    /// members; from commit or recovery, the proc set carries on. The fail set starts empty.
     pub(super) fn enter_gather(&mut self, now: Instant, extra: &[NodeId], failed: &[NodeId]) {
         let from = self.state;
         let me = self.node_id;
@@ -25,6 +25,10 @@ impl Srp {
                     self.abandoned_ring_seq = self.abandoned_ring_seq.max(p.ring_id.seq);
                     self.gather.proc_set.extend(p.members.iter().copied());
                 }
+                // A new round: the fail set that formed the abandoned ring is history. Carried
+                // over, it would exclude a node that is back while its joins are ignored as
+                // stale, round after round; a node still gone is failed again by consensus.
+                self.gather.fail_set.clear();
             }
             SrpState::Gather => {}
         }
