@@ -4,7 +4,8 @@
 use std::collections::VecDeque;
 
 use bytes::Bytes;
-use totem::{Event, Instant, NodeId, PersistedState, Srp};
+use totem::{Event, Instant, NodeId, PersistedState};
+use totemd::Node;
 
 /// A node's local clock: `local = offset + global × (1 + ppm / 10⁶)`.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -61,8 +62,8 @@ pub enum Liveness {
 /// A simulated node.
 pub(crate) struct SimNode {
     pub id: NodeId,
-    /// The engine; `None` while crashed.
-    pub srp: Option<Srp>,
+    /// The composed node (the daemon's sans-IO core); `None` while crashed.
+    pub srp: Option<Node>,
     /// Counts restarts (0 = first boot).
     pub incarnation: u32,
     /// The last state the engine asked to persist (survives crashes).
@@ -84,7 +85,7 @@ pub(crate) struct SimNode {
 }
 
 impl SimNode {
-    pub fn new(id: NodeId, srp: Srp, clock: Clock) -> Self {
+    pub fn new(id: NodeId, srp: Node, clock: Clock) -> Self {
         SimNode {
             id,
             srp: Some(srp),

@@ -15,6 +15,7 @@
 
 pub mod config;
 pub mod node;
+#[cfg(feature = "runtime")]
 pub mod runtime;
 pub mod state;
 

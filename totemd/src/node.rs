@@ -115,6 +115,11 @@ impl Node {
         self.srp.stats()
     }
 
+    /// The Totem engine, for inspection (the simulator's checkers read its state).
+    pub fn engine(&self) -> &Srp {
+        &self.srp
+    }
+
     /// Moves the engine's events to the driver's queue, in order.
     ///
     /// This is where services plug in: cpg, quorum and confdb will see every `Deliver`,

@@ -27,6 +27,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use totem::{Guarantee, Instant, NodeId, RingId, Srp, SrpState, SubmitError, TotemConfig};
+use totemd::Node;
 
 pub use liveness::LivenessReport;
 
@@ -216,8 +217,8 @@ impl Cluster {
             let id = NodeId(i as u32 + 1);
             let ppm = rng.range_inclusive(0, 2 * cfg.drift_ppm_max as u64) as i64 - cfg.drift_ppm_max;
             let clock = Clock { offset: rng.range_inclusive(0, nanos(cfg.clock_offset_max)), ppm };
-            let srp = Srp::new(id, cfg.totem.clone(), Default::default(), rng.next_u64(), clock.local(0))
-                .map_err(SimError::Config)?;
+            let srp = Node::new(id, cfg.totem.clone(), Default::default(), rng.next_u64(), clock.local(0))
+                .map_err(|e| SimError::Config(e.to_string()))?;
             nodes.push(SimNode::new(id, srp, clock));
         }
         let mut c = Cluster {
@@ -285,7 +286,7 @@ impl Cluster {
 
     /// The engine of `node`, unless crashed.
     pub fn engine(&self, node: NodeId) -> Option<&Srp> {
-        self.node(node).srp.as_ref()
+        self.node(node).srp.as_ref().map(Node::engine)
     }
 
     /// The protocol state of `node`, unless crashed.
@@ -309,8 +310,8 @@ impl Cluster {
             .iter()
             .map(|n| NodeView {
                 id: n.id,
-                state: n.srp.as_ref().map(Srp::state),
-                ring_id: n.srp.as_ref().map(Srp::ring_id),
+                state: n.srp.as_ref().map(Node::state),
+                ring_id: n.srp.as_ref().map(Node::ring_id),
                 members: n.srp.as_ref().map(|s| s.members().to_vec()).unwrap_or_default(),
             })
             .collect()

@@ -4,7 +4,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
 use bytes::Bytes;
-use totem::{Destination, Event, Guarantee, Instant, NodeId, Srp, Transmit};
+use totem::{Destination, Event, Guarantee, Instant, NodeId, Transmit};
+use totemd::Node;
 
 use super::{Cluster, Ev, Mutation, MutationKind, SimError};
 use crate::check::{Check, CheckerKind, Observation, Violation};
@@ -188,17 +189,17 @@ impl Cluster {
         let Some(srp) = self.nodes[i].srp.as_ref() else { return };
         let hidden =
             self.cfg.mutation.is_some_and(|m| m.node == id && m.kind == MutationKind::HideReceivedThrough);
-        if let Some((ring_id, seq)) = srp.received_through().filter(|_| !hidden) {
+        if let Some((ring_id, seq)) = srp.engine().received_through().filter(|_| !hidden) {
             let obs = Observation::ReceivedThrough { node: id, incarnation, ring_id, seq };
             self.observe(&obs);
         }
-        while let Some(ev) = self.nodes[i].srp.as_mut().and_then(Srp::poll_event) {
+        while let Some(ev) = self.nodes[i].srp.as_mut().and_then(Node::poll_event) {
             match self.cfg.mutation {
                 Some(m) if matches!(ev, Event::Deliver(_)) => self.mutate(i, m, ev),
                 _ => self.on_event(i, ev),
             }
         }
-        while let Some(tx) = self.nodes[i].srp.as_mut().and_then(Srp::poll_transmit) {
+        while let Some(tx) = self.nodes[i].srp.as_mut().and_then(Node::poll_transmit) {
             self.send(i, tx);
         }
         self.rearm(i);
@@ -472,7 +473,7 @@ impl Cluster {
         let local = self.local(i);
         let node = &mut self.nodes[i];
         node.incarnation += 1;
-        let srp = Srp::new(node.id, self.cfg.totem.clone(), node.persisted, seed, local)
+        let srp = Node::new(node.id, self.cfg.totem.clone(), node.persisted, seed, local)
             .expect("the configuration was accepted at the first start");
         node.srp = Some(srp);
         node.liveness = Liveness::Up;
@@ -541,7 +542,7 @@ impl Cluster {
 
     fn overdue_timeout(&mut self, i: usize) {
         let local = self.local(i);
-        let due = self.nodes[i].srp.as_ref().and_then(Srp::poll_timeout).is_some_and(|d| d <= local);
+        let due = self.nodes[i].srp.as_ref().and_then(Node::poll_timeout).is_some_and(|d| d <= local);
         if due {
             self.trace
                 .record(self.now, self.nodes[i].id.0, TraceKind::Timeout, &[], || "timeout (overdue)".into());
