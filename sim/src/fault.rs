@@ -31,6 +31,8 @@ pub enum Fault {
     Heal,
     /// Crash a node (only its persisted state survives).
     Crash(NodeId),
+    /// A node leaves cleanly (shutdown), then is down like a crashed one.
+    Leave(NodeId),
     /// Restart a crashed node.
     Restart(NodeId),
     /// Stop a node for a while; it then resumes with stale state.
@@ -58,6 +60,7 @@ impl fmt::Display for Fault {
             Fault::Uncut { from, to } => write!(f, "uncut n{from} -> n{to}"),
             Fault::Heal => write!(f, "heal"),
             Fault::Crash(n) => write!(f, "crash n{n}"),
+            Fault::Leave(n) => write!(f, "leave n{n}"),
             Fault::Restart(n) => write!(f, "restart n{n}"),
             Fault::Pause(n, d) => write!(f, "pause n{n} for {d:?}"),
             Fault::Resume(n) => write!(f, "resume n{n}"),

@@ -282,7 +282,11 @@ fn random_fault(
                     out.push((back, Fault::Restart(node)));
                 }
             }
-            Fault::Crash(node)
+            if rng.chance(0.3) {
+                Fault::Leave(node)
+            } else {
+                Fault::Crash(node)
+            }
         }
         6 => Fault::Pause(node, ms(50, 5000, rng)),
         7 => Fault::SetLoss(rng.unit() * 0.3),

@@ -65,5 +65,6 @@ pub fn summarize(datagram: &Bytes) -> String {
         Ok(Packet::TokenHoldCancel(n)) => {
             format!("token_hold_cancel from n{} ring {}", n.sender, ring(n.ring_id))
         }
+        Ok(Packet::Leave(n)) => format!("leave from n{} ring {}", n.sender, ring(n.ring_id)),
     }
 }

@@ -203,6 +203,25 @@ fn loss_10_percent_keeps_one_ring() {
     assert_eq!(settle(&mut c, false), ring);
 }
 
+/// A clean leave (shutdown): the others fail the leaver at once and install a new ring well
+/// before a token timeout could have fired (virtual time, so this is exact).
+#[test]
+fn clean_leave_forms_a_new_ring_without_a_token_timeout() {
+    let mut c = cluster(22, 3);
+    assert!(c.run_until_stable(FORM));
+    let before = c.ring_id(NodeId(1)).expect("up");
+    let token = SimConfig::default().totem.token;
+    c.leave(NodeId(3));
+    let left_at = c.now();
+    assert!(c.run_until_pred(token, |c| c.members(NodeId(1)) == Some(ids(&[1, 2]))
+        && c.members(NodeId(2)) == Some(ids(&[1, 2]))
+        && c.state(NodeId(1)) == Some(totem::SrpState::Operational)));
+    assert!(c.now() - left_at < token / 2, "new ring after {:?}", c.now() - left_at);
+    assert!(c.ring_id(NodeId(1)).expect("up") > before);
+    assert_clean(&c);
+    settle(&mut c, false);
+}
+
 /// Duplicated and reordered datagrams are tolerated.
 #[test]
 fn duplication_and_reordering_stay_safe() {

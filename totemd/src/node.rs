@@ -75,6 +75,13 @@ impl Node {
         result
     }
 
+    /// Leaves the ring cleanly (shutdown): the members fail this node at once instead of
+    /// waiting for a token timeout. Send the queued transmits, then stop; later input is ignored.
+    pub fn leave(&mut self, now: Instant) {
+        self.srp.leave(now);
+        self.route_engine_events();
+    }
+
     /// The next datagram to send. Drain [`Node::poll_event`] first.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.srp.poll_transmit()

@@ -422,6 +422,12 @@ impl Cluster {
         self.apply(&Fault::Crash(node));
     }
 
+    /// `node` leaves the ring cleanly (a shutdown): its leave notice goes out, then it is down
+    /// like a crashed node (restart brings it back as a new incarnation).
+    pub fn leave(&mut self, node: NodeId) {
+        self.apply(&Fault::Leave(node));
+    }
+
     /// Restarts a crashed `node` from its persisted state as a new incarnation.
     pub fn restart(&mut self, node: NodeId) {
         self.apply(&Fault::Restart(node));
@@ -471,6 +477,7 @@ impl Cluster {
             Fault::Uncut { from, to } => self.fabric.uncut(*from, *to),
             Fault::Heal => self.fabric.heal(),
             Fault::Crash(n) => self.crash_node(self.index(*n)),
+            Fault::Leave(n) => self.leave_node(self.index(*n)),
             Fault::Restart(n) => self.restart_node(self.index(*n)),
             Fault::Pause(n, d) => self.pause_node(self.index(*n), *d),
             Fault::Resume(n) => self.resume_node(self.index(*n)),
@@ -479,7 +486,10 @@ impl Cluster {
             Fault::ClearRules => self.fabric.clear_rules(),
             Fault::SetLoad(r) => self.set_load(*r),
         }
-        if !matches!(fault, Fault::Crash(_) | Fault::Restart(_) | Fault::Pause(..) | Fault::Resume(_)) {
+        if !matches!(
+            fault,
+            Fault::Crash(_) | Fault::Leave(_) | Fault::Restart(_) | Fault::Pause(..) | Fault::Resume(_)
+        ) {
             self.record_fault(&fault.to_string());
         }
     }

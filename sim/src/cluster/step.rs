@@ -465,6 +465,18 @@ impl Cluster {
         self.observe(&Observation::Crash { node: id, incarnation });
     }
 
+    /// A clean leave: the engine's leave notice goes out, then the node is down.
+    pub(super) fn leave_node(&mut self, i: usize) {
+        if self.nodes[i].liveness != Liveness::Up {
+            return;
+        }
+        let local = self.local(i);
+        let Some(srp) = self.nodes[i].srp.as_mut() else { return };
+        srp.leave(local);
+        self.after_input(i);
+        self.crash_node(i);
+    }
+
     pub(super) fn restart_node(&mut self, i: usize) {
         if self.nodes[i].liveness != Liveness::Down {
             return;

@@ -24,6 +24,8 @@ pub enum PacketKind {
     MergeDetect,
     /// Token-hold cancel.
     TokenHoldCancel,
+    /// A clean leave.
+    Leave,
     /// Anything else (malformed).
     Other,
 }
@@ -38,6 +40,7 @@ impl PacketKind {
             Some(4) => PacketKind::CommitToken,
             Some(5) => PacketKind::MergeDetect,
             Some(6) => PacketKind::TokenHoldCancel,
+            Some(7) => PacketKind::Leave,
             _ => PacketKind::Other,
         }
     }
@@ -51,6 +54,7 @@ impl PacketKind {
             PacketKind::CommitToken => "commit_token",
             PacketKind::MergeDetect => "merge_detect",
             PacketKind::TokenHoldCancel => "token_hold_cancel",
+            PacketKind::Leave => "leave",
             PacketKind::Other => "other",
         }
     }

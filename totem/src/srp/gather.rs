@@ -132,12 +132,13 @@ impl Srp {
         } else {
             self.gather.proc_set.extend(proc_set);
             self.gather.proc_set.insert(sender);
-            // A node from another ring may not fail members of ours: its view of them is
-            // second hand, and adopting it would let one confused node split our ring.
-            let members = &self.members;
-            self.gather
-                .fail_set
-                .extend(fail_set.into_iter().filter(|n| from_our_ring || !members.contains(n)));
+            // Only a ring-mate's fail set is adopted. A node from another ring speaks of others
+            // from its own, older rounds; adopting such claims lets merging rings pass stale
+            // failures to each other forever (corosync at least keeps them off its own members).
+            // A node that is really gone is failed by our own consensus timeout.
+            if from_our_ring {
+                self.gather.fail_set.extend(fail_set);
+            }
         }
         // Sets only grow, so a changed size is a change. Answering a join that changed nothing
         // would let two nodes that keep different views ping-pong joins forever.
@@ -153,6 +154,30 @@ impl Srp {
         self.gather.consensus = BTreeSet::from([self.node_id]);
         self.timers.set(Timer::Consensus, now + self.config.consensus);
         self.send_join(now);
+    }
+
+    /// A member left cleanly: fail it now instead of waiting for the token to be lost.
+    pub(super) fn on_leave(&mut self, now: Instant, notice: crate::wire::RingNotice) {
+        let sender = NodeId(notice.sender);
+        let ring = notice.ring_id.map(crate::ids::RingId::from);
+        let pending = self.pending.as_ref().map(|p| (p.ring_id, p.members.contains(&sender)));
+        match self.state {
+            SrpState::Operational if ring == Some(self.ring) && self.members.contains(&sender) => {
+                tracing::debug!(node = %self.node_id, %sender, "member left: gather");
+                self.enter_gather(now, &[], &[sender]);
+            }
+            SrpState::Commit | SrpState::Recovery if pending.is_some_and(|(r, m)| m && Some(r) == ring) => {
+                self.enter_gather(now, &[], &[sender]);
+            }
+            SrpState::Gather
+                if (ring == Some(self.ring) || ring.is_some_and(|r| r.seq <= self.abandoned_ring_seq))
+                    && self.gather.proc_set.contains(&sender)
+                    && self.gather.fail_set.insert(sender) =>
+            {
+                self.restart_consensus(now);
+            }
+            _ => self.stale(),
+        }
     }
 
     /// A node heard outside any join (merge detect, foreign packet) joins the proc set.

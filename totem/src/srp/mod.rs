@@ -123,6 +123,8 @@ pub struct Srp {
     /// The last token or commit token sent, re-sent until there is sign it arrived.
     retransmit: Option<(NodeId, Bytes)>,
     hold_cancel_sent: bool,
+    /// [`Srp::leave`] was called: every input is ignored from then on.
+    left: bool,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     stats: Stats,
@@ -199,6 +201,7 @@ impl Srp {
             timers: TimerTable::default(),
             retransmit: None,
             hold_cancel_sent: false,
+            left: false,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
@@ -216,6 +219,9 @@ impl Srp {
     /// Handles one received datagram. Malformed or stale input is counted and dropped.
     pub fn handle_datagram(&mut self, now: Instant, datagram: Bytes) {
         self.stats.packets_received += 1;
+        if self.left {
+            return;
+        }
         let packet = match Packet::decode(datagram.clone()) {
             Ok(p) => p,
             Err(DecodeError::BadChecksum) => {
@@ -236,11 +242,15 @@ impl Srp {
             Packet::CommitToken(c) => self.on_commit_token(now, c),
             Packet::MergeDetect(n) => self.on_merge_detect(now, n),
             Packet::TokenHoldCancel(n) => self.on_hold_cancel(now, n),
+            Packet::Leave(n) => self.on_leave(now, n),
         }
     }
 
     /// Handles expired timers; harmless when nothing is due.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if self.left {
+            return;
+        }
         while let Some(timer) = self.timers.pop_expired(now) {
             match timer {
                 Timer::TokenLoss => self.on_token_loss(now),
@@ -271,6 +281,34 @@ impl Srp {
             self.wake_token(now);
         }
         Ok(())
+    }
+
+    /// Leaves the ring cleanly (shutdown): tells the members, who fail this node at once and
+    /// form a new ring without waiting for a token timeout. Afterwards the engine ignores every
+    /// input; send the transmits it queued, then stop. Queued messages that never got a seq
+    /// are dropped.
+    pub fn leave(&mut self, now: Instant) {
+        let _ = now;
+        if self.left {
+            return;
+        }
+        let ring = match (&self.state, &self.pending) {
+            (SrpState::Commit | SrpState::Recovery, Some(p)) => p.ring_id,
+            _ => self.ring,
+        };
+        let notice = crate::wire::RingNotice { sender: self.node_id.0, ring_id: Some(ring.into()) };
+        // Twice: one lost datagram should not cost the others a token timeout.
+        let payload = Packet::Leave(notice).encode();
+        self.send_raw(Destination::All, payload.clone());
+        self.send_raw(Destination::All, payload);
+        self.left = true;
+        self.timers = TimerTable::default();
+        self.retransmit = None;
+    }
+
+    /// Whether [`Srp::leave`] was called.
+    pub fn has_left(&self) -> bool {
+        self.left
     }
 
     /// The next datagram to send.

@@ -89,6 +89,8 @@ pub enum Packet {
     MergeDetect(RingNotice),
     /// A node with messages to send asks the representative to stop holding the token.
     TokenHoldCancel(RingNotice),
+    /// A member leaves its ring cleanly (shutdown): the others fail it at once.
+    Leave(RingNotice),
 }
 
 const KIND_MCAST: u8 = 1;
@@ -97,6 +99,7 @@ const KIND_JOIN: u8 = 3;
 const KIND_COMMIT_TOKEN: u8 = 4;
 const KIND_MERGE_DETECT: u8 = 5;
 const KIND_TOKEN_HOLD_CANCEL: u8 = 6;
+const KIND_LEAVE: u8 = 7;
 
 impl Packet {
     /// Encodes the packet into a frame.
@@ -108,6 +111,7 @@ impl Packet {
             Packet::CommitToken(m) => frame(KIND_COMMIT_TOKEN, m),
             Packet::MergeDetect(m) => frame(KIND_MERGE_DETECT, m),
             Packet::TokenHoldCancel(m) => frame(KIND_TOKEN_HOLD_CANCEL, m),
+            Packet::Leave(m) => frame(KIND_LEAVE, m),
         }
     }
 
@@ -134,6 +138,7 @@ impl Packet {
             KIND_COMMIT_TOKEN => Packet::CommitToken(body_of(body, "commit_token")?),
             KIND_MERGE_DETECT => Packet::MergeDetect(body_of(body, "merge_detect")?),
             KIND_TOKEN_HOLD_CANCEL => Packet::TokenHoldCancel(body_of(body, "token_hold_cancel")?),
+            KIND_LEAVE => Packet::Leave(body_of(body, "leave")?),
             other => return Err(DecodeError::UnknownKind(other)),
         };
         packet.validate()?;
@@ -172,7 +177,7 @@ impl Packet {
                     return fail("commit_token", "filled entry without old ring id");
                 }
             }
-            Packet::MergeDetect(n) | Packet::TokenHoldCancel(n) => {
+            Packet::MergeDetect(n) | Packet::TokenHoldCancel(n) | Packet::Leave(n) => {
                 if n.ring_id.is_none() || n.sender == 0 {
                     return fail("ring_notice", "missing ring_id or sender");
                 }

@@ -180,6 +180,7 @@ fn packet() -> impl Strategy<Value = Packet> {
         commit_token().prop_map(Packet::CommitToken),
         ring_notice().prop_map(Packet::MergeDetect),
         ring_notice().prop_map(Packet::TokenHoldCancel),
+        ring_notice().prop_map(Packet::Leave),
     ]
 }
 
@@ -226,7 +227,8 @@ proptest! {
 
     #[test]
     fn token_hold_cancel_round_trips(n in ring_notice()) {
-        assert_round_trip(Packet::TokenHoldCancel(n))?;
+        assert_round_trip(Packet::TokenHoldCancel(n.clone()))?;
+        assert_round_trip(Packet::Leave(n))?;
     }
 
     /// The frame length is the body plus exactly the documented overhead.
@@ -237,7 +239,7 @@ proptest! {
             Packet::Token(m) => m.encoded_len(),
             Packet::Join(m) => m.encoded_len(),
             Packet::CommitToken(m) => m.encoded_len(),
-            Packet::MergeDetect(m) | Packet::TokenHoldCancel(m) => m.encoded_len(),
+            Packet::MergeDetect(m) | Packet::TokenHoldCancel(m) | Packet::Leave(m) => m.encoded_len(),
         };
         prop_assert_eq!(p.encode().len(), body_len + FRAME_OVERHEAD);
     }
@@ -347,7 +349,7 @@ fn unsupported_version() {
 
 #[test]
 fn unknown_kind() {
-    for kind in [0, KIND_TOKEN_HOLD_CANCEL + 1, u8::MAX] {
+    for kind in [0, KIND_LEAVE + 1, u8::MAX] {
         assert_eq!(Packet::decode(raw_frame(WIRE_VERSION, kind, &[])), Err(DecodeError::UnknownKind(kind)));
     }
 }

@@ -236,3 +236,28 @@ fn fail_recv_const_rotations_with_a_stuck_aru_fail_its_owner() {
     assert_eq!(srp.state(), SrpState::Gather);
     assert_eq!(srp.gather.fail_set, set(&[3]));
 }
+
+/// A clean leave (shutdown): the leaver tells the ring twice and ignores everything after.
+#[test]
+fn leave_sends_a_leave_notice_and_ignores_later_input() {
+    let mut srp = operational(2, &[1, 2, 3], 8, config());
+    srp.leave(at(10));
+    let leave = to_all(Packet::Leave(notice(2, R8)));
+    assert_eq!(sent(&mut srp), vec![leave.clone(), leave]);
+    assert!(srp.has_left());
+    assert_eq!(srp.poll_timeout(), None);
+    recv(&mut srp, at(20), &join(3, &[1, 2, 3], &[], 8));
+    advance(&mut srp, at(5000));
+    assert_eq!(sent(&mut srp), vec![]);
+}
+
+/// A member that left cleanly is failed at once: gather starts with it in the fail set, no
+/// token timeout needed.
+#[test]
+fn leave_of_a_member_enters_gather_with_it_failed() {
+    let mut srp = operational(2, &[1, 2, 3], 8, config());
+    recv(&mut srp, at(10), &Packet::Leave(notice(3, R8)));
+    assert_eq!(srp.state(), SrpState::Gather);
+    assert_eq!(sent(&mut srp), vec![to_all(join(2, &[1, 2, 3], &[3], 8))]);
+    assert_eq!(srp.gather.fail_set, set(&[3]));
+}
