@@ -163,7 +163,7 @@ impl Srp {
         let pending = self.pending.as_ref().map(|p| (p.ring_id, p.members.contains(&sender)));
         match self.state {
             SrpState::Operational if ring == Some(self.ring) && self.members.contains(&sender) => {
-                tracing::debug!(node = %self.node_id, %sender, "member left: gather");
+                tracing::info!(node = %self.node_id, %sender, "member left the ring cleanly");
                 self.enter_gather(now, &[], &[sender]);
             }
             SrpState::Commit | SrpState::Recovery if pending.is_some_and(|(r, m)| m && Some(r) == ring) => {
