@@ -36,6 +36,7 @@ impl Srp {
         self.gather.proc_set.extend(extra.iter().copied());
         self.gather.fail_set.extend(failed.iter().copied().filter(|&n| n != me));
         self.gather.consensus = BTreeSet::from([me]);
+        self.gather.heard.clear();
         self.state = SrpState::Gather;
         self.tok = TokenState::default();
         self.token_seen_downstream();
@@ -106,8 +107,16 @@ impl Srp {
     fn process_join(&mut self, now: Instant, sender: NodeId, join: &Join) {
         let me = self.node_id;
         if self.gather.fail_set.contains(&sender) {
-            return;
+            if !join.fail_set.is_empty() {
+                return;
+            }
+            // A node we failed is back with a fresh round of its own (nobody failed yet): start
+            // ours over too, or rounds that began at different moments keep failing each other
+            // (merging rings would then never meet in one round).
+            tracing::debug!(node = %self.node_id, %sender, "failed node started a fresh round: so do we");
+            self.gather.fail_set.clear();
         }
+        self.gather.heard.insert(sender);
         let proc_set: BTreeSet<NodeId> = join.proc_set.iter().map(|&n| NodeId(n)).collect();
         let fail_set: BTreeSet<NodeId> = join.fail_set.iter().map(|&n| NodeId(n)).collect();
         if proc_set == self.gather.proc_set && fail_set == self.gather.fail_set {
@@ -132,13 +141,16 @@ impl Srp {
         } else {
             self.gather.proc_set.extend(proc_set);
             self.gather.proc_set.insert(sender);
-            // Only a ring-mate's fail set is adopted. A node from another ring speaks of others
-            // from its own, older rounds; adopting such claims lets merging rings pass stale
-            // failures to each other forever (corosync at least keeps them off its own members).
-            // A node that is really gone is failed by our own consensus timeout.
-            if from_our_ring {
-                self.gather.fail_set.extend(fail_set);
-            }
+            // A node from another ring may not fail members of ours (corosync's fail_minus_memb),
+            // nor a node whose join we received in this round: such a claim is second hand and
+            // from an older round of its own; adopted, it would let one confused node split our
+            // ring, or merging rings pass stale failures to each other.
+            let (members, heard) = (&self.members, &self.gather.heard);
+            let claims: Vec<NodeId> = fail_set
+                .into_iter()
+                .filter(|n| from_our_ring || (!members.contains(n) && !heard.contains(n)))
+                .collect();
+            self.gather.fail_set.extend(claims);
         }
         // Sets only grow, so a changed size is a change. Answering a join that changed nothing
         // would let two nodes that keep different views ping-pong joins forever.

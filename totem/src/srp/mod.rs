@@ -137,6 +137,8 @@ struct GatherSets {
     fail_set: BTreeSet<NodeId>,
     /// Nodes whose join matched our sets exactly.
     consensus: BTreeSet<NodeId>,
+    /// Nodes whose joins we received in this round.
+    heard: BTreeSet<NodeId>,
 }
 
 /// Per-ring token bookkeeping of this node.

@@ -109,17 +109,32 @@ fn consensus_on_a_node_that_is_not_the_lowest_waits_for_the_commit_token() {
     assert_eq!(srp.state(), SrpState::Gather);
 }
 
-/// Totem 4.1: joins from a processor in our fail set are ignored.
+/// Totem 4.1: joins from a processor in our fail set are ignored while it is itself failing
+/// others (its round is older than ours).
 #[test]
 fn join_from_a_node_in_the_fail_set_is_ignored() {
     let mut srp = gathering(1, &[1, 2, 3], &[3]);
 
-    recv(&mut srp, at(10), &join(3, &[1, 2, 3, 4], &[], 4));
+    recv(&mut srp, at(10), &join(3, &[1, 2, 3, 4], &[2], 4));
 
     assert_eq!(sent(&mut srp), vec![]);
     assert_eq!(srp.gather.proc_set, set(&[1, 2, 3]));
     assert_eq!(srp.gather.fail_set, set(&[3]));
     assert_eq!(srp.gather.consensus, set(&[1]));
+}
+
+/// A node we failed that comes back with a fresh round (empty fail set) starts our round over:
+/// otherwise rounds begun at different moments keep failing each other and merging rings
+/// never meet (found by the simulator's swarm).
+#[test]
+fn fresh_join_from_a_failed_node_starts_the_round_over() {
+    let mut srp = gathering(1, &[1, 2, 3], &[3]);
+
+    recv(&mut srp, at(10), &join(3, &[1, 2, 3, 4], &[], 4));
+
+    assert_eq!(sent(&mut srp), vec![to_all(join(1, &[1, 2, 3, 4], &[], 4))]);
+    assert_eq!(srp.gather.proc_set, set(&[1, 2, 3, 4]));
+    assert_eq!(srp.gather.fail_set, set(&[]));
 }
 
 /// corosync `memb_join_process`: a ring-mate that put us in its fail set goes into ours, else
@@ -151,9 +166,8 @@ fn join_of_a_foreign_node_listing_us_in_its_fail_set_is_ignored() {
     assert_eq!(srp.gather.fail_set, set(&[]));
 }
 
-/// A node from another ring may not add anyone to our fail set (stricter than corosync's
-/// `fail_minus_memb`, which only keeps our own members off it): its claims come from its own,
-/// older rounds. Its proc set is merged.
+/// corosync `memb_join_process` (`fail_minus_memb`): a node from another ring may not add
+/// members of our last ring to our fail set; its other entries are adopted.
 #[test]
 fn foreign_node_may_not_fail_members_of_our_last_ring() {
     let mut srp = operational(2, &[1, 2], 8, config());
@@ -162,8 +176,18 @@ fn foreign_node_may_not_fail_members_of_our_last_ring() {
 
     recv(&mut srp, at(1010), &join(3, &[1, 2, 3, 4], &[1, 4], 8));
 
-    assert_eq!(sent(&mut srp), vec![to_all(join(2, &[1, 2, 3, 4], &[], 8))]);
-    assert_eq!(srp.gather.fail_set, set(&[]));
+    assert_eq!(sent(&mut srp), vec![to_all(join(2, &[1, 2, 3, 4], &[4], 8))]);
+    assert_eq!(srp.gather.fail_set, set(&[4]));
+}
+
+/// A foreign node's claim about a node we heard from ourselves in this round is not adopted:
+/// it comes from an older round of its own.
+#[test]
+fn foreign_claim_about_a_node_we_heard_is_not_adopted() {
+    let mut srp = gathering(1, &[1, 2, 3, 4], &[]);
+    recv(&mut srp, at(5), &join(4, &[1, 2, 3, 4], &[], 4));
+    recv(&mut srp, at(10), &join(3, &[1, 2, 3, 4], &[2, 4], 4));
+    assert_eq!(srp.gather.fail_set, set(&[2]));
 }
 
 /// corosync `memb_join_process`: a member of our last ring saw the same ring, so its fail set

@@ -239,7 +239,12 @@ pub(super) fn fresh(id: u32) -> Srp {
 /// A fresh node whose gather sets are `proc_set` and `fail_set` (consensus: itself).
 pub(super) fn gathering(id: u32, proc_set: &[u32], fail_set: &[u32]) -> Srp {
     let mut srp = fresh(id);
-    srp.gather = GatherSets { proc_set: set(proc_set), fail_set: set(fail_set), consensus: set(&[id]) };
+    srp.gather = GatherSets {
+        proc_set: set(proc_set),
+        fail_set: set(fail_set),
+        consensus: set(&[id]),
+        ..GatherSets::default()
+    };
     srp
 }
 
