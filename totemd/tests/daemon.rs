@@ -93,11 +93,6 @@ fn two_daemons_on_loopback_form_a_two_node_ring() {
                 "{name} never installed a ring with members [1, 2]:\n{}",
                 exit.log
             );
-            assert!(
-                exit.log.contains("members [1, 2] state Operational"),
-                "{name} did not end in the ring:\n{}",
-                exit.log
-            );
         }
         let last1 = new_rings(&e1.log).last().cloned();
         let last2 = new_rings(&e2.log).last().cloned();

@@ -77,6 +77,11 @@ impl Srp {
                 let ours: BTreeSet<NodeId> =
                     self.gather.proc_set.difference(&self.gather.fail_set).copied().collect();
                 if members != ours || token.entries[index].filled {
+                    // Not our view: answer with a join that carries the new ring's seq, so the
+                    // representative (waiting in commit) calls its attempt off at once instead
+                    // of after a token timeout.
+                    self.known_ring_seq = self.known_ring_seq.max(ring_id.seq);
+                    self.send_join(now);
                     return self.stale();
                 }
                 self.token_seen_downstream();

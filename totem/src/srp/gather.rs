@@ -53,7 +53,7 @@ impl Srp {
         }
     }
 
-    fn send_join(&mut self, now: Instant) {
+    pub(super) fn send_join(&mut self, now: Instant) {
         let join = Join {
             sender: self.node_id.0,
             proc_set: self.gather.proc_set.iter().map(|n| n.0).collect(),
