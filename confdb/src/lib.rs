@@ -1,5 +1,20 @@
 //! The configuration and runtime database (like corosync's cmap).
 //!
-//! Will own: the typed key-value store with prefix tracking, its sans-IO service, the client
-//! API, and the corosync.conf / cluster.conf parsers that feed it. Empty until the confdb issue lands.
+//! Today it owns the configuration parsers, both sans-IO (text in, typed data out; no file,
+//! socket or clock):
+//! - [`conf`]: corosync.conf. [`conf::parse`] turns the text into a flat list of entries named
+//!   like corosync's cmap keys (`totem.token`, `totem.interface.0.mcastport`,
+//!   `nodelist.node.1.ring0_addr`), each with the line it came from, plus warnings for keys
+//!   corosync does not know. It checks syntax only; what the values mean is the daemon's
+//!   business (`totemd::config`). [`conf::Block`] writes corosync.conf text back.
+//! - [`cluster_conf`]: the XML `cluster.conf` of a cman cluster, converted to the equivalent
+//!   corosync.conf, including its fencing set-up in a `fencing { }` section (see that module
+//!   for the format).
+//!
+//! It will later also own the typed key-value store that these entries feed (with prefix
+//! tracking, as cmap's `track_add`), its sans-IO service inside the daemon, and the client API
+//! that applications link.
 #![forbid(unsafe_code)]
+
+pub mod cluster_conf;
+pub mod conf;

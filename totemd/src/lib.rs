@@ -9,11 +9,14 @@
 //!   and the OS entropy and makes no protocol decision.
 //! - [`state`]: the state directory: an exclusive lock file and the durably stored
 //!   [`totem::PersistedState`].
-//! - [`config`]: what the daemon runs with (node id, addresses, peers, Totem options). The
-//!   command line fills it today; a corosync.conf parser will fill it later.
+//! - [`config`]: what the daemon runs with (node id, addresses, peers, Totem options and the
+//!   rest of corosync.conf), from the command line or from a corosync.conf read with
+//!   [`confdb::conf`] and checked with every error at its file and line.
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod crypto;
+pub mod keyfile;
 pub mod node;
 #[cfg(feature = "runtime")]
 pub mod runtime;

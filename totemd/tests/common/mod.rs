@@ -1,3 +1,4 @@
+#![allow(dead_code)] // each test binary uses a different part of these helpers
 //! Helpers for tests that run the real `totemd` binary on 127.0.0.1.
 //!
 //! Every daemon is killed and every directory removed on drop, so a failing test cleans up too.

@@ -1,13 +1,45 @@
-//! What the daemon runs with. The command line builds it today; a later corosync.conf parser
-//! (`totem` section and `nodelist`) will build the same type.
+//! What the daemon runs with: a [`DaemonConfig`], built from the command line or from a
+//! corosync.conf.
+//!
+//! From a file it goes in two steps:
+//! 1. [`FileConfig::load`] / [`FileConfig::read`]: parse (with [`confdb::conf`]) and check
+//!    everything that does not depend on the host, collecting every error and warning with its
+//!    file and line. This is what `totemd --validate` and `totemctl config check` run.
+//! 2. [`FileConfig::daemon_config`]: resolve host names, pick this node (`--nodeid`, or the
+//!    one nodelist entry with an address on this host) and build the peer table.
+//!
+//! Submodules: `check` (the report of `--validate`), `file` (the `totem`, crypto, logging, uidgid and system settings), `nodes`
+//! (`nodelist` and `totem.interface`), `host` (local addresses, resolution, node choice),
+//! `settings` (the plain data types), `values` (typed value reading).
+
+mod check;
+mod file;
+mod host;
+mod nodes;
+mod settings;
+#[cfg(test)]
+mod tests;
+mod values;
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use confdb::conf::Diagnostic;
 use totem::{NodeId, TotemConfig};
+
+pub use check::{check_file, check_text, CheckReport};
+pub use file::{FileConfig, Invalid, Overrides};
+pub use host::{if_inet6_addresses, Host, SystemHost};
+pub use settings::{
+    ClusterSettings, CryptoSettings, DebugLevel, IpVersion, Link, LoggingSettings, NodeEntry, RingAddr,
+    Timestamp, Transport, UidGid, LINKS_MAX, MCASTPORT_DEFAULT, TOKEN_COEFFICIENT_DEFAULT,
+};
+
+/// Where corosync (and totemd) look for the configuration when none is named.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/corosync/corosync.conf";
 
 /// Everything the daemon needs to start.
 #[derive(Clone, Debug)]
@@ -24,6 +56,9 @@ pub struct DaemonConfig {
     pub state_dir: PathBuf,
     /// Stop cleanly after this long (tests and demos); `None` runs until a signal.
     pub run_for: Option<Duration>,
+    /// The rest of corosync.conf (cluster name, transport, links, nodes, crypto, logging,
+    /// uidgid); defaults when the command line built this config.
+    pub cluster: ClusterSettings,
 }
 
 /// Why a [`DaemonConfig`] was refused. Nothing was started when it is returned.
@@ -54,6 +89,63 @@ pub enum ConfigError {
     /// The Totem options are inconsistent (the engine's own check).
     #[error("totem options: {0}")]
     Totem(String),
+    /// The configuration file could not be read.
+    #[error("cannot read {path}: {reason}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The system's reason.
+        reason: String,
+    },
+    /// The configuration file has errors; each names its file and line (`FILE:LINE: ...`).
+    #[error("{}", fmt_diagnostics(.0))]
+    File(Vec<Diagnostic>),
+    /// `--nodeid` names a node the nodelist does not have.
+    #[error("{file}: --nodeid {node} is not in the nodelist (nodes: {listed})")]
+    UnknownNodeId {
+        /// The configuration file.
+        file: String,
+        /// The id given.
+        node: NodeId,
+        /// The nodes listed, as `ID at ADDRESS`.
+        listed: String,
+    },
+    /// The node chosen with `--nodeid` has an address that is not on this host.
+    #[error("{file}:{line}: node {node}'s ring0_addr {addr} is not an address of this host")]
+    NotLocal {
+        /// The configuration file.
+        file: String,
+        /// The line of its `ring0_addr`.
+        line: u32,
+        /// The node.
+        node: NodeId,
+        /// Its address.
+        addr: IpAddr,
+    },
+    /// No nodelist entry has an address on this host.
+    #[error("{file}: no node of the nodelist has an address on this host (nodes: {listed}); is this host in the cluster?")]
+    NoLocalNode {
+        /// The configuration file.
+        file: String,
+        /// The nodes listed, as `ID at ADDRESS`.
+        listed: String,
+    },
+    /// Several nodelist entries have addresses on this host (several daemons on one host).
+    #[error(
+        "{file}: nodes {nodes} all have addresses on this host: choose this daemon's node with --nodeid"
+    )]
+    AmbiguousLocalNode {
+        /// The configuration file.
+        file: String,
+        /// The candidates, as `ID (ADDRESS)`.
+        nodes: String,
+    },
+}
+
+/// One diagnostic per line.
+fn fmt_diagnostics(diagnostics: &[Diagnostic]) -> String {
+    let lines: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
+    lines.join("\n")
 }
 
 impl DaemonConfig {
@@ -66,6 +158,7 @@ impl DaemonConfig {
             totem: TotemConfig::default(),
             state_dir,
             run_for: None,
+            cluster: ClusterSettings::default(),
         }
     }
 
@@ -172,7 +265,7 @@ pub fn fmt_members(members: &[NodeId]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+mod daemon_config_tests {
     use super::*;
 
     fn addr(port: u16) -> SocketAddr {

@@ -1,0 +1,152 @@
+//! `totemctl`: the administration tool of totemd.
+//!
+//! Today it works on configuration files only:
+//! - `totemctl config check FILE`: check a corosync.conf as `totemd --validate` does.
+//! - `totemctl config import FILE [-o OUT]`: convert a cman cluster.conf to corosync.conf.
+//!
+//! Exit status: 0 on success, 2 for an invalid input file, 1 for any other failure
+//! (unreadable input, output not writable).
+#![forbid(unsafe_code)]
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use confdb::cluster_conf;
+use totemd::config::{check_file, check_text};
+
+/// Administration tool of totemd, the Totem daemon that replaces corosync.
+#[derive(Debug, Parser)]
+#[command(
+    name = "totemctl",
+    version,
+    after_help = "Examples:\n  \
+        totemctl config check /etc/corosync/corosync.conf\n  \
+        totemctl config import /etc/cluster/cluster.conf -o /etc/corosync/corosync.conf\n\n\
+        Exit status: 0 on success, 2 for an invalid input file, 1 for any other failure."
+)]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check and convert configuration files.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Check a corosync.conf: print every error and warning as FILE:LINE and exit 0 if the
+    /// daemon would accept it, 2 if not.
+    ///
+    /// Checks syntax, key names (unknown keys are warnings), values and their ranges, and the
+    /// rules between them (node ids, addresses, links, timeouts). Host names are not resolved
+    /// and this host's node is not chosen: the daemon does that when it starts. Same as
+    /// `totemd --validate FILE`.
+    Check {
+        /// The corosync.conf to check.
+        file: PathBuf,
+    },
+    /// Convert a cman cluster.conf (XML) to the equivalent corosync.conf.
+    ///
+    /// The cluster name and config_version, the nodes (name, nodeid, votes, altname), cman's
+    /// two_node and expected_votes, and the attributes of the totem and logging elements are
+    /// converted; the fence methods and devices go to a `fencing { }` section. What cannot be
+    /// converted (rm, fence_daemon, ...) is listed on stderr and as comments at the top of the
+    /// output.
+    /// The result is then checked as `config check` does and any problem is reported.
+    ///
+    /// Example: totemctl config import /etc/cluster/cluster.conf -o corosync.conf
+    Import {
+        /// The cluster.conf to convert.
+        file: PathBuf,
+        /// Write the corosync.conf here (created with mode 0600: fence devices hold
+        /// passwords) instead of to standard output.
+        #[arg(short, long, value_name = "OUT")]
+        output: Option<PathBuf>,
+        /// Replace OUT if it exists.
+        #[arg(long, requires = "output")]
+        force: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    match Args::parse().command {
+        Command::Config(ConfigCommand::Check { file }) => check(&file),
+        Command::Config(ConfigCommand::Import { file, output, force }) => {
+            import(&file, output.as_deref(), force)
+        }
+    }
+}
+
+fn check(file: &Path) -> ExitCode {
+    let report = check_file(file);
+    for line in &report.problems {
+        eprintln!("{line}");
+    }
+    if report.valid {
+        println!("{}", report.summary);
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("{}", report.summary);
+        ExitCode::from(2)
+    }
+}
+
+fn import(file: &Path, output: Option<&Path>, force: bool) -> ExitCode {
+    let xml = match std::fs::read_to_string(file) {
+        Ok(xml) => xml,
+        Err(e) => {
+            eprintln!("totemctl: error: cannot read {}: {e}", file.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let imported = match cluster_conf::import(&xml) {
+        Ok(imported) => imported,
+        Err(e) => {
+            eprintln!("totemctl: error: {}: {e}", file.display());
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(out) = output {
+        if let Err(e) = write_new(out, &imported.text, force) {
+            eprintln!("totemctl: error: cannot write {}: {e}", out.display());
+            return ExitCode::FAILURE;
+        }
+    } else {
+        print!("{}", imported.text);
+    }
+    for note in &imported.notes {
+        eprintln!("totemctl: note: {}: {note}", file.display());
+    }
+    let name = output.map_or_else(|| "<output>".to_string(), |o| o.display().to_string());
+    let report = check_text(&imported.text, &name);
+    for line in &report.problems {
+        eprintln!("totemctl: the converted file: {line}");
+    }
+    if !report.valid {
+        eprintln!("totemctl: the converted file does not pass `totemctl config check`; edit it before use");
+    }
+    ExitCode::SUCCESS
+}
+
+/// Writes `text` to a new file readable by its owner only; an existing file is replaced only
+/// with `force`.
+fn write_new(path: &Path, text: &str, force: bool) -> std::io::Result<()> {
+    let mut options = OpenOptions::new();
+    options.write(true).mode(0o600);
+    if force {
+        options.create(true).truncate(true);
+    } else {
+        options.create_new(true);
+    }
+    let mut f = options.open(path)?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()
+}
