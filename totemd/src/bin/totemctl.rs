@@ -16,7 +16,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use confdb::cluster_conf;
-use totemd::config::{check_file, check_text};
+use totemd::config::{check_and_print, check_text};
 
 /// Administration tool of totemd, the Totem daemon that replaces corosync.
 #[derive(Debug, Parser)]
@@ -86,17 +86,7 @@ fn main() -> ExitCode {
 }
 
 fn check(file: &Path) -> ExitCode {
-    let report = check_file(file);
-    for line in &report.problems {
-        eprintln!("{line}");
-    }
-    if report.valid {
-        println!("{}", report.summary);
-        ExitCode::SUCCESS
-    } else {
-        eprintln!("{}", report.summary);
-        ExitCode::from(2)
-    }
+    ExitCode::from(check_and_print(file))
 }
 
 fn import(file: &Path, output: Option<&Path>, force: bool) -> ExitCode {

@@ -24,7 +24,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use totem::{NodeId, TotemConfig};
-use totemd::config::{check_file, FileConfig, Overrides, SystemHost, Transport, DEFAULT_CONFIG_PATH};
+use totemd::config::{check_and_print, FileConfig, Overrides, SystemHost, Transport, DEFAULT_CONFIG_PATH};
 use totemd::state::StateError;
 use totemd::{runtime, ConfigError, DaemonConfig, StateDir};
 use tracing_subscriber::EnvFilter;
@@ -103,17 +103,7 @@ fn main() -> ExitCode {
 
 /// `--validate`: problems on stderr, the summary on stdout.
 fn validate(file: &Path) -> ExitCode {
-    let report = check_file(file);
-    for line in &report.problems {
-        eprintln!("{line}");
-    }
-    if report.valid {
-        println!("{}", report.summary);
-        ExitCode::SUCCESS
-    } else {
-        eprintln!("{}", report.summary);
-        ExitCode::from(2)
-    }
+    ExitCode::from(check_and_print(file))
 }
 
 fn init_logging() {

@@ -30,7 +30,7 @@ use std::time::Duration;
 use confdb::conf::Diagnostic;
 use totem::{NodeId, TotemConfig};
 
-pub use check::{check_file, check_text, CheckReport};
+pub use check::{check_and_print, check_file, check_text, CheckReport};
 pub use file::{FileConfig, Invalid, Overrides};
 pub use host::{if_inet6_addresses, Host, SystemHost};
 pub use settings::{
