@@ -47,7 +47,6 @@ pub fn check_text(text: &str, file: &str) -> CheckReport {
     }
 }
 
-/// Reads and checks the file at `path`.
 /// Checks `path` and prints the report as `--validate` and `totemctl config check` do:
 /// problems on stderr, the summary on stdout when valid (stderr otherwise). Returns the exit
 /// code: 0 when valid, 2 when not.
@@ -65,6 +64,7 @@ pub fn check_and_print(path: &Path) -> u8 {
     }
 }
 
+/// Reads and checks the file at `path`.
 pub fn check_file(path: &Path) -> CheckReport {
     let file = path.display().to_string();
     match std::fs::read_to_string(path) {
