@@ -198,7 +198,12 @@ fn loss_10_percent_keeps_one_ring() {
     c.set_load(100.0);
     c.run_for(Duration::from_secs(60));
     assert_clean(&c);
-    assert!(c.stats().drops > drops + 1000, "the loss really dropped datagrams: {} -> {}", drops, c.stats().drops);
+    assert!(
+        c.stats().drops > drops + 1000,
+        "the loss really dropped datagrams: {} -> {}",
+        drops,
+        c.stats().drops
+    );
     assert!(c.stats().deliveries > deliveries + 1000, "traffic flowed");
     assert_eq!(c.stats().regular_configs, configs, "membership changed under 10 % loss");
     assert_eq!(settle(&mut c, false), ring);

@@ -1,9 +1,11 @@
-//! The state directory: an exclusive lock file and the persisted ring seq.
+//! The state directory: an exclusive lock file, the persisted ring seq and the boot epoch.
 //!
 //! Totem requires a node's ring seq to keep growing across restarts (a reused ring id could
 //! make other nodes take new packets for old ones), so [`totem::Event::Persist`] is stored
 //! with write-to-temp, fsync, rename and a directory fsync before any datagram that follows it
-//! goes out. The lock keeps two daemons from sharing one ring seq file.
+//! goes out. The packet crypto's boot epoch must grow across restarts for the same reason (a
+//! reused AEAD nonce; see [`crate::crypto`]) and is stored the same way. The lock keeps two
+//! daemons from sharing these files.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -16,6 +18,10 @@ pub const LOCK_FILE: &str = "totemd.lock";
 /// Name of the file holding the persisted ring seq (one decimal number and a newline).
 pub const RING_SEQ_FILE: &str = "ring_seq";
 const RING_SEQ_TMP: &str = "ring_seq.tmp";
+/// Name of the file holding the packet crypto's last boot epoch (one decimal number and a
+/// newline); written only when crypto is on.
+pub const BOOT_EPOCH_FILE: &str = "boot_epoch";
+const BOOT_EPOCH_TMP: &str = "boot_epoch.tmp";
 
 /// A failure of the state directory. None of them leaves a lock behind.
 #[derive(Debug, thiserror::Error)]
@@ -54,7 +60,7 @@ pub enum StateError {
         /// The cause.
         source: io::Error,
     },
-    /// The ring seq file could not be read.
+    /// A state file could not be read.
     #[error("cannot read {path}: {source}")]
     Read {
         /// The file.
@@ -62,17 +68,20 @@ pub enum StateError {
         /// The cause.
         source: io::Error,
     },
-    /// The ring seq file does not hold a ring seq. The daemon refuses to guess one: a ring seq
-    /// lower than one used before would break Totem's ring id order.
-    #[error("{path} is corrupt ({reason}); it must hold one decimal ring seq")]
+    /// A state file does not hold its number. The daemon refuses to guess one: a ring seq
+    /// lower than one used before would break Totem's ring id order, a boot epoch lower than
+    /// one used before would reuse AEAD nonces.
+    #[error("{path} is corrupt ({reason}); it must hold one decimal {what}")]
     Corrupt {
         /// The file.
         path: PathBuf,
+        /// What it should hold: `ring seq` or `boot epoch`.
+        what: &'static str,
         /// What is wrong with it.
         reason: String,
     },
-    /// The ring seq could not be stored durably.
-    #[error("cannot store ring seq in {path}: {source}")]
+    /// A state file could not be stored durably.
+    #[error("cannot store {path}: {source}")]
     Write {
         /// The file.
         path: PathBuf,
@@ -87,6 +96,7 @@ pub struct StateDir {
     dir: PathBuf,
     lock: LockFile,
     stored: Option<u64>,
+    stored_epoch: Option<u32>,
 }
 
 impl StateDir {
@@ -99,7 +109,7 @@ impl StateDir {
         fs::create_dir_all(dir).map_err(create)?;
         let dir = dir.canonicalize().map_err(create)?;
         let lock = LockFile::acquire(&dir)?;
-        Ok(StateDir { dir, lock, stored: None })
+        Ok(StateDir { dir, lock, stored: None, stored_epoch: None })
     }
 
     /// The directory (absolute).
@@ -117,25 +127,15 @@ impl StateDir {
         self.lock.stale_pid
     }
 
+    /// The file holding the packet crypto's last boot epoch.
+    pub fn boot_epoch_path(&self) -> PathBuf {
+        self.dir.join(BOOT_EPOCH_FILE)
+    }
+
     /// Reads the persisted state: the default when the file does not exist yet.
     pub fn load(&self) -> Result<PersistedState, StateError> {
-        let path = self.ring_seq_path();
-        let bytes = match fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(PersistedState::default()),
-            Err(source) => return Err(StateError::Read { path, source }),
-        };
-        let corrupt = |reason: &str| StateError::Corrupt { path: path.clone(), reason: reason.to_string() };
-        let text = std::str::from_utf8(&bytes).map_err(|_| corrupt("not text"))?;
-        let digits = text.strip_suffix('\n').unwrap_or(text);
-        if digits.is_empty() {
-            return Err(corrupt("empty"));
-        }
-        if !digits.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(corrupt("not a decimal number"));
-        }
-        let ring_seq = digits.parse().map_err(|_| corrupt("out of range"))?;
-        Ok(PersistedState { ring_seq })
+        let ring_seq = read_number(&self.ring_seq_path(), "ring seq")?;
+        Ok(ring_seq.map_or_else(PersistedState::default, |ring_seq| PersistedState { ring_seq }))
     }
 
     /// Stores the persisted state durably: temp file, fsync, rename, directory fsync.
@@ -147,19 +147,63 @@ impl StateDir {
         if let Some(stored) = self.stored {
             assert!(state.ring_seq >= stored, "ring seq went back from {stored} to {}", state.ring_seq);
         }
-        let path = self.ring_seq_path();
-        let tmp = self.dir.join(RING_SEQ_TMP);
+        self.write_durably(RING_SEQ_FILE, RING_SEQ_TMP, state.ring_seq)?;
+        self.stored = Some(state.ring_seq);
+        Ok(())
+    }
+
+    /// Reads the last boot epoch stored, `None` when there is none yet.
+    pub fn load_boot_epoch(&self) -> Result<Option<u32>, StateError> {
+        read_number(&self.boot_epoch_path(), "boot epoch")
+    }
+
+    /// Stores a boot epoch durably, like [`StateDir::store`].
+    ///
+    /// # Panics
+    /// If `epoch` is below one stored before through this handle: epochs only grow.
+    pub fn store_boot_epoch(&mut self, epoch: u32) -> Result<(), StateError> {
+        if let Some(stored) = self.stored_epoch {
+            assert!(epoch >= stored, "boot epoch went back from {stored} to {epoch}");
+        }
+        self.write_durably(BOOT_EPOCH_FILE, BOOT_EPOCH_TMP, epoch.into())?;
+        self.stored_epoch = Some(epoch);
+        Ok(())
+    }
+
+    /// Writes `value` and a newline to `name`: temp file, fsync, rename, directory fsync.
+    fn write_durably(&self, name: &str, tmp: &str, value: u64) -> Result<(), StateError> {
+        let path = self.dir.join(name);
+        let tmp = self.dir.join(tmp);
         let write = |source| StateError::Write { path: path.clone(), source };
         let mut file = File::create(&tmp).map_err(write)?;
-        file.write_all(format!("{}\n", state.ring_seq).as_bytes()).map_err(write)?;
+        file.write_all(format!("{value}\n").as_bytes()).map_err(write)?;
         file.sync_all().map_err(write)?;
         drop(file);
         fs::rename(&tmp, &path).map_err(write)?;
         // The rename is durable only once the directory entry is.
         File::open(&self.dir).and_then(|d| d.sync_all()).map_err(write)?;
-        self.stored = Some(state.ring_seq);
         Ok(())
     }
+}
+
+/// Reads one decimal number and an optional newline from `path`; `None` if there is no file.
+fn read_number<T: std::str::FromStr>(path: &Path, what: &'static str) -> Result<Option<T>, StateError> {
+    let bytes = match fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(StateError::Read { path: path.to_path_buf(), source }),
+    };
+    let corrupt =
+        |reason: &str| StateError::Corrupt { path: path.to_path_buf(), what, reason: reason.to_string() };
+    let text = std::str::from_utf8(&bytes).map_err(|_| corrupt("not text"))?;
+    let digits = text.strip_suffix('\n').unwrap_or(text);
+    if digits.is_empty() {
+        return Err(corrupt("empty"));
+    }
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(corrupt("not a decimal number"));
+    }
+    digits.parse().map(Some).map_err(|_| corrupt("out of range"))
 }
 
 /// The lock file: created with `O_EXCL`, holding our pid, removed on drop.
@@ -276,6 +320,26 @@ mod tests {
         assert!(matches!(dir.load(), Err(StateError::Corrupt { .. })));
         fs::write(dir.ring_seq_path(), "7").unwrap();
         assert_eq!(dir.load().unwrap().ring_seq, 7);
+    }
+
+    #[test]
+    fn boot_epochs_read_back_and_corrupt_ones_are_refused() {
+        let scratch = Scratch::new("epoch");
+        let mut dir = StateDir::open(&scratch.0).unwrap();
+        assert_eq!(dir.load_boot_epoch().unwrap(), None);
+        dir.store_boot_epoch(1_700_000_000).unwrap();
+        dir.store_boot_epoch(u32::MAX).unwrap();
+        assert_eq!(dir.load_boot_epoch().unwrap(), Some(u32::MAX));
+        assert_eq!(fs::read_to_string(dir.boot_epoch_path()).unwrap(), "4294967295\n");
+        assert!(!scratch.0.join(BOOT_EPOCH_TMP).exists());
+        assert_eq!(dir.load().unwrap(), PersistedState::default(), "the ring seq is a separate file");
+        fs::write(dir.boot_epoch_path(), "4294967296\n").unwrap();
+        match dir.load_boot_epoch() {
+            Err(e @ StateError::Corrupt { what: "boot epoch", .. }) => {
+                assert!(e.to_string().contains("must hold one decimal boot epoch"), "{e}")
+            }
+            other => panic!("expected Corrupt, got {other:?}"),
+        }
     }
 
     #[test]

@@ -11,8 +11,11 @@
 //! `--validate FILE` checks a corosync.conf, prints every problem as `FILE:LINE: ...` and
 //! exits 0 (valid) or 2 (errors), starting nothing.
 //!
+//! Packet crypto (`crypto_cipher` / `crypto_hash`, `keyfile`) applies to a configuration file
+//! only; a cluster from the command line runs without it.
+//!
 //! Exit status: 0 after a clean stop (SIGINT, SIGTERM, `--run-for`), 2 for a bad command line,
-//! bad configuration or a corrupt state file, 1 for any other failure.
+//! bad configuration, a missing or bad key file or a corrupt state file, 1 for any other failure.
 #![forbid(unsafe_code)]
 
 use std::io::IsTerminal;
@@ -123,7 +126,8 @@ fn init_logging() {
 
 fn exit_code(e: &anyhow::Error) -> ExitCode {
     let bad_input = e.downcast_ref::<ConfigError>().is_some()
-        || matches!(e.downcast_ref::<StateError>(), Some(StateError::Corrupt { .. }));
+        || matches!(e.downcast_ref::<StateError>(), Some(StateError::Corrupt { .. }))
+        || e.downcast_ref::<runtime::CryptoError>().is_some_and(runtime::CryptoError::is_bad_input);
     ExitCode::from(if bad_input { 2 } else { 1 })
 }
 
@@ -166,15 +170,6 @@ fn from_file(args: &Args, path: &Path) -> anyhow::Result<DaemonConfig> {
     }
     if cluster.links.len() > 1 {
         tracing::warn!("{} links configured: totemd uses link 0 only", cluster.links.len());
-    }
-    // Say so rather than run in the clear silently; remove once the runtime applies
-    // `config.cluster.crypto`.
-    if cluster.crypto.enabled() {
-        tracing::warn!(
-            "crypto_cipher {} / crypto_hash {} are read but not applied yet: packets are sent unencrypted",
-            cluster.crypto.cipher.name(),
-            cluster.crypto.hash.name()
-        );
     }
     Ok(config)
 }
@@ -224,7 +219,9 @@ fn run(args: Args) -> anyhow::Result<()> {
         tracing::info!("no ring seq stored yet: first start in this state dir");
     }
 
-    let summary = runtime::run(&config, &mut state, persisted).context("daemon stopped")?;
+    // Before the first packet: it stores this boot's crypto epoch.
+    let crypto = runtime::crypto::setup(&config, &mut state)?;
+    let summary = runtime::run(&config, &mut state, persisted, crypto).context("daemon stopped")?;
     drop(state);
     println!("totemd: {summary}");
     Ok(())

@@ -1,6 +1,6 @@
 //! What corosync.conf says beyond the Totem options, as plain data: the cluster's nodes and
-//! links, crypto, logging and uidgid settings. The daemon uses the nodes and link 0 today;
-//! the rest is carried for the features that will use it.
+//! links, crypto, logging and uidgid settings. The daemon uses the nodes, link 0 and the crypto
+//! settings today; the rest is carried for the features that will use it.
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -4,7 +4,13 @@
 //! output: first the events — a `Persist` is stored durably before anything after it is sent —
 //! then the transmits; then it re-arms the one timer from [`Node::poll_timeout`]. It makes no
 //! protocol decision. SIGINT, SIGTERM and `run_for` stop it cleanly.
+//!
+//! Every datagram goes through the [`PacketCrypto`] built by [`crypto::setup`]: each transmit
+//! is sealed once (one counter, one AEAD pass, whatever the number of peers) and each received
+//! datagram is opened before the node sees it; one that does not open is counted and dropped.
+//! The engine's `netmtu` is reduced by the crypto's overhead so a sealed packet still fits.
 
+pub mod crypto;
 mod os;
 mod transport;
 
@@ -19,10 +25,12 @@ use tokio::signal::unix::{signal, SignalKind};
 use totem::{Destination, Event, NodeId, PersistedState, RingId, SrpState, Transmit};
 
 use crate::config::{fmt_members, DaemonConfig, PeerTable};
+use crate::crypto::PacketCrypto;
 use crate::node::{Node, NodeError};
 use crate::state::{StateDir, StateError};
 
-pub use os::{seed, Clock};
+pub use crypto::CryptoError;
+pub use os::{seed, unix_seconds, Clock};
 pub use transport::{RECV_BUFFER_BYTES, SOCKET_BUFFER_BYTES};
 
 /// Why the daemon could not start or had to stop.
@@ -81,6 +89,20 @@ pub struct DriverStats {
     pub recv_errors: u64,
     /// `Persist` events stored.
     pub persists: u64,
+    /// Received datagrams that failed authentication (another key or cluster name, forged).
+    pub open_auth_failed: u64,
+    /// Received datagrams replayed or too old for the sender's replay window.
+    pub open_replay: u64,
+    /// Received datagrams with another format byte (crypto off or another AEAD on the sender).
+    pub open_bad_version: u64,
+    /// Received datagrams shorter than the crypto header and tag.
+    pub open_too_short: u64,
+    /// Authentic datagrams from a new sender beyond the crypto's bound on senders.
+    pub open_too_many_senders: u64,
+    /// Transmits that could not be sealed (counter exhausted): not sent.
+    pub seal_errors: u64,
+    /// Boot epochs stored while running (the packet counter entered a new epoch).
+    pub epochs_stored: u64,
 }
 
 /// What the daemon reports when it stops.
@@ -114,7 +136,9 @@ impl fmt::Display for Summary {
              packets sent {} received {}, messages delivered {}, token rotations {}, \
              retransmits {}, token retransmits {}, configurations {}, \
              dropped checksum {} malformed {} stale {}; \
-             datagrams sent {}, send errors {}, unroutable {}, recv errors {}, persists {}",
+             datagrams sent {}, send errors {}, unroutable {}, recv errors {}, persists {}; \
+             crypto dropped auth failed {} replay {} bad version {} too short {} too many senders {}, \
+             seal errors {}, epochs stored {}",
             self.node_id,
             self.reason,
             self.uptime.as_secs_f64(),
@@ -136,6 +160,13 @@ impl fmt::Display for Summary {
             d.unroutable,
             d.recv_errors,
             d.persists,
+            d.open_auth_failed,
+            d.open_replay,
+            d.open_bad_version,
+            d.open_too_short,
+            d.open_too_many_senders,
+            d.seal_errors,
+            d.epochs_stored,
         )
     }
 }
@@ -143,15 +174,17 @@ impl fmt::Display for Summary {
 /// Runs the daemon on a single-threaded tokio runtime until a signal or `run_for`.
 ///
 /// `persisted` is what `state` held at start; every `Persist` the node asks for is stored in
-/// `state` before the datagrams that follow it are sent.
+/// `state` before the datagrams that follow it are sent. `crypto` comes from [`crypto::setup`]
+/// (which stored its boot epoch already); a new epoch is stored before it is used.
 pub fn run(
     config: &DaemonConfig,
     state: &mut StateDir,
     persisted: PersistedState,
+    crypto: PacketCrypto,
 ) -> Result<Summary, RuntimeError> {
     let runtime =
         tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(RuntimeError::Setup)?;
-    runtime.block_on(drive(config, state, persisted))
+    runtime.block_on(drive(config, state, persisted, crypto))
 }
 
 /// The driver loop; see [`run`].
@@ -159,6 +192,7 @@ pub async fn drive(
     config: &DaemonConfig,
     state: &mut StateDir,
     persisted: PersistedState,
+    crypto: PacketCrypto,
 ) -> Result<Summary, RuntimeError> {
     let bind_err = |source| RuntimeError::Bind { addr: config.bind, source };
     let bound = transport::bind(config.bind).map_err(bind_err)?;
@@ -175,9 +209,29 @@ pub async fn drive(
     let seed = seed();
     tracing::info!("engine seed {seed:#018x}");
     let clock = Clock::start();
-    let node = Node::new(config.node_id, config.totem.clone(), persisted, seed, clock.now())?;
-    let mut driver =
-        Driver { node, socket, peers: &config.peers, state, clock, stats: DriverStats::default() };
+    let mut totem = config.totem.clone();
+    if crypto.overhead() > 0 {
+        // A sealed packet must fit where a plaintext one of `netmtu` would.
+        totem.netmtu = totem.netmtu.saturating_sub(crypto.overhead());
+        tracing::info!(
+            "netmtu {} for the engine: {} less {} bytes of crypto header and tag",
+            totem.netmtu,
+            config.totem.netmtu,
+            crypto.overhead()
+        );
+    }
+    let node = Node::new(config.node_id, totem, persisted, seed, clock.now())?;
+    let epoch_stored = crypto.epoch();
+    let mut driver = Driver {
+        node,
+        socket,
+        peers: &config.peers,
+        state,
+        clock,
+        crypto,
+        epoch_stored,
+        stats: DriverStats::default(),
+    };
     let stop_at = config.run_for.map(|d| clock.after(d));
     let mut buf = vec![0u8; RECV_BUFFER_BYTES];
 
@@ -197,8 +251,9 @@ pub async fn drive(
             Input::Stop(reason) => break reason,
             Input::Received(Ok((len, from))) => {
                 tracing::trace!(%from, len, "datagram");
+                // A fresh buffer of its own, so the crypto decrypts it in place.
                 let datagram = Bytes::copy_from_slice(&buf[..len]);
-                driver.node.handle_datagram(clock.now(), datagram);
+                driver.receive(datagram, from);
             }
             Input::Received(Err(e)) => {
                 driver.stats.recv_errors += 1;
@@ -236,6 +291,9 @@ struct Driver<'a> {
     peers: &'a PeerTable,
     state: &'a mut StateDir,
     clock: Clock,
+    crypto: PacketCrypto,
+    /// The crypto epoch last stored in `state` (`None` with crypto off).
+    epoch_stored: Option<u32>,
     stats: DriverStats,
 }
 
@@ -246,9 +304,47 @@ impl Driver<'_> {
             self.on_event(event)?;
         }
         while let Some(transmit) = self.node.poll_transmit() {
-            self.send(transmit).await;
+            self.send(transmit).await?;
         }
         Ok(())
+    }
+
+    /// Opens `datagram` and hands its payload to the node; a datagram that does not open is
+    /// counted and dropped, never shown to the node.
+    fn receive(&mut self, datagram: Bytes, from: SocketAddr) {
+        match self.crypto.open(datagram) {
+            Ok(opened) => self.node.handle_datagram(self.clock.now(), opened.payload),
+            Err(e) => {
+                if crypto::count_open_error(&mut self.stats, &e) {
+                    tracing::warn!(%from, "datagram dropped: {e}");
+                } else {
+                    tracing::debug!(%from, "datagram dropped: {e}");
+                }
+            }
+        }
+    }
+
+    /// Seals `payload` once for all its destinations; `None` (counted) if it cannot be. A new
+    /// epoch is stored before the packet that entered it is sent.
+    fn seal(&mut self, payload: Bytes) -> Result<Option<Bytes>, StateError> {
+        let sealed = match self.crypto.seal(payload) {
+            Ok(sealed) => sealed,
+            Err(e) => {
+                self.stats.seal_errors += 1;
+                if self.stats.seal_errors.is_power_of_two() {
+                    tracing::error!(failures = self.stats.seal_errors, "packet not sent: {e}");
+                }
+                return Ok(None);
+            }
+        };
+        if let Some(epoch) = self.crypto.epoch().filter(|&e| Some(e) != self.epoch_stored) {
+            // The next boot must start above every epoch whose counters this boot used.
+            self.state.store_boot_epoch(epoch)?;
+            self.epoch_stored = Some(epoch);
+            self.stats.epochs_stored += 1;
+            tracing::info!("crypto entered boot epoch {epoch}; stored");
+        }
+        Ok(Some(sealed))
     }
 
     fn on_event(&mut self, event: Event) -> Result<(), StateError> {
@@ -277,22 +373,30 @@ impl Driver<'_> {
         Ok(())
     }
 
-    async fn send(&mut self, transmit: Transmit) {
+    async fn send(&mut self, transmit: Transmit) -> Result<(), StateError> {
         match transmit.dest {
-            // udpu: "every other node" is one unicast to each peer.
+            // udpu: "every other node" is one unicast to each peer, all of the same sealed bytes.
             Destination::All => {
+                if self.peers.is_empty() {
+                    return Ok(());
+                }
+                let Some(sealed) = self.seal(transmit.payload)? else { return Ok(()) };
                 for (_, &addr) in self.peers.iter() {
-                    Self::send_to(&self.socket, &mut self.stats, &transmit.payload, addr).await;
+                    Self::send_to(&self.socket, &mut self.stats, &sealed, addr).await;
                 }
             }
             Destination::Node(id) => match self.peers.get(id) {
-                Some(addr) => Self::send_to(&self.socket, &mut self.stats, &transmit.payload, addr).await,
+                Some(addr) => {
+                    let Some(sealed) = self.seal(transmit.payload)? else { return Ok(()) };
+                    Self::send_to(&self.socket, &mut self.stats, &sealed, addr).await
+                }
                 None => {
                     self.stats.unroutable += 1;
                     tracing::warn!(node = %id, "no address for node: datagram dropped");
                 }
             },
         }
+        Ok(())
     }
 
     async fn send_to(socket: &UdpSocket, stats: &mut DriverStats, payload: &[u8], addr: SocketAddr) {

@@ -1,4 +1,5 @@
-//! What the daemon takes from the OS for the engine: the clock and the seed of its RNG.
+//! What the daemon takes from the OS for the engine: the clock and the seed of its RNG; and
+//! for the packet crypto, the wall clock's seconds.
 
 use std::fs::File;
 use std::io::Read;
@@ -46,6 +47,15 @@ impl Clock {
         let at = self.origin.checked_add(d).or_else(|| self.origin.checked_add(far)).unwrap_or(self.origin);
         tokio::time::Instant::from_std(at)
     }
+}
+
+/// Seconds since the Unix epoch, saturating at `u32::MAX` (in 2106); 0 if the clock is
+/// before 1970. Only the crypto's boot epoch reads it.
+// The one place the daemon reads the wall clock (clippy.toml forbids it in the sans-IO crates).
+#[allow(clippy::disallowed_methods)]
+pub fn unix_seconds() -> u32 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    u32::try_from(since.as_secs()).unwrap_or(u32::MAX)
 }
 
 /// A seed for the engine's RNG from the OS: `/dev/urandom`, else std's randomly keyed hasher.
