@@ -3,6 +3,7 @@
 //! Today it works on configuration files only:
 //! - `totemctl config check FILE`: check a corosync.conf as `totemd --validate` does.
 //! - `totemctl config import FILE [-o OUT]`: convert a cman cluster.conf to corosync.conf.
+//! - `totemctl keygen [PATH]`: write a random authkey, as corosync-keygen does.
 //!
 //! Exit status: 0 on success, 2 for an invalid input file, 1 for any other failure
 //! (unreadable input, output not writable).
@@ -25,7 +26,8 @@ use totemd::config::{check_and_print, check_text};
     version,
     after_help = "Examples:\n  \
         totemctl config check /etc/corosync/corosync.conf\n  \
-        totemctl config import /etc/cluster/cluster.conf -o /etc/corosync/corosync.conf\n\n\
+        totemctl config import /etc/cluster/cluster.conf -o /etc/corosync/corosync.conf\n  \
+        totemctl keygen\n\n\
         Exit status: 0 on success, 2 for an invalid input file, 1 for any other failure."
 )]
 struct Args {
@@ -38,6 +40,22 @@ enum Command {
     /// Check and convert configuration files.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Write a random authkey for packet authentication and encryption (corosync-keygen).
+    ///
+    /// The file holds raw random bytes (read from /dev/urandom) and is created with mode 0400,
+    /// so an existing corosync cluster's key works with totemd and the other way round. Copy
+    /// the same file to every node.
+    Keygen {
+        /// Where to write the key.
+        #[arg(default_value = totemd::keyfile::DEFAULT_PATH)]
+        path: PathBuf,
+        /// Key length in bytes (128 to 4096).
+        #[arg(short = 'l', long, default_value_t = totemd::keyfile::KEY_LEN_DEFAULT)]
+        length: usize,
+        /// Replace an existing key file.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -81,6 +99,22 @@ fn main() -> ExitCode {
         Command::Config(ConfigCommand::Check { file }) => check(&file),
         Command::Config(ConfigCommand::Import { file, output, force }) => {
             import(&file, output.as_deref(), force)
+        }
+        Command::Keygen { path, length, force } => keygen(&path, length, force),
+    }
+}
+
+fn keygen(path: &Path, length: usize, force: bool) -> ExitCode {
+    use totemd::keyfile::{generate, Overwrite};
+    let overwrite = if force { Overwrite::Replace } else { Overwrite::Refuse };
+    match generate(path, length, overwrite) {
+        Ok(()) => {
+            println!("wrote a {length}-byte authkey to {} (mode 0400)", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("totemctl: keygen: {e}");
+            ExitCode::FAILURE
         }
     }
 }
