@@ -204,3 +204,24 @@ pub fn stored_ring_seq(state_dir: &Path) -> u64 {
     let text = std::fs::read_to_string(state_dir.join("ring_seq")).expect("read ring_seq");
     text.trim_end().parse().unwrap_or_else(|_| panic!("ring_seq holds {text:?}"))
 }
+
+impl Daemon {
+    /// Starts the daemon built for this test run with `args` inside network namespace `netns`,
+    /// through `ip netns exec` (which execs, so the child's pid is the daemon's own).
+    pub fn spawn_in_netns(netns: &str, args: &[String]) -> Daemon {
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", netns, env!("CARGO_BIN_EXE_totemd")])
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start ip netns exec totemd");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let readers = vec![collect(stdout, lines.clone()), collect(stderr, lines.clone())];
+        Daemon { child, lines, readers, status: None }
+    }
+}
