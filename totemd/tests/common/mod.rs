@@ -68,8 +68,15 @@ pub struct Exit {
 impl Daemon {
     /// Starts the daemon built for this test run with `args`.
     pub fn spawn(args: &[String]) -> Daemon {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_totemd"))
-            .args(args)
+        let mut command = Command::new(env!("CARGO_BIN_EXE_totemd"));
+        command.args(args);
+        Daemon::start(command)
+    }
+
+    /// Starts `command` (a totemd, possibly behind a wrapper that execs it) with its output
+    /// collected.
+    fn start(mut command: Command) -> Daemon {
+        let mut child = command
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -209,19 +216,8 @@ impl Daemon {
     /// Starts the daemon built for this test run with `args` inside network namespace `netns`,
     /// through `ip netns exec` (which execs, so the child's pid is the daemon's own).
     pub fn spawn_in_netns(netns: &str, args: &[String]) -> Daemon {
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", netns, env!("CARGO_BIN_EXE_totemd")])
-            .args(args)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start ip netns exec totemd");
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let stdout = child.stdout.take().expect("piped stdout");
-        let stderr = child.stderr.take().expect("piped stderr");
-        let readers = vec![collect(stdout, lines.clone()), collect(stderr, lines.clone())];
-        Daemon { child, lines, readers, status: None }
+        let mut command = Command::new("ip");
+        command.args(["netns", "exec", netns, env!("CARGO_BIN_EXE_totemd")]).args(args);
+        Daemon::start(command)
     }
 }
