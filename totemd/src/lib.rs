@@ -12,11 +12,14 @@
 //! - [`config`]: what the daemon runs with (node id, addresses, peers, Totem options and the
 //!   rest of corosync.conf), from the command line or from a corosync.conf read with
 //!   [`confdb::conf`] and checked with every error at its file and line.
+//! - [`logging`]: the log outputs (stderr, log file, syslog) from corosync.conf's `logging`.
 #![forbid(unsafe_code)]
 
 pub mod config;
 pub mod crypto;
 pub mod keyfile;
+#[cfg(feature = "runtime")]
+pub mod logging;
 pub mod node;
 #[cfg(feature = "runtime")]
 pub mod runtime;

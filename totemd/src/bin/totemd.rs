@@ -14,11 +14,15 @@
 //! Packet crypto (`crypto_cipher` / `crypto_hash`, `keyfile`) applies to a configuration file
 //! only; a cluster from the command line runs without it.
 //!
+//! Logging follows the file's `logging` section (stderr, `logfile`, syslog via /dev/log,
+//! `debug`, `timestamp`, `logger_subsys`); without a file, stderr at info. `RUST_LOG` overrides
+//! the level either way. Under systemd (`NOTIFY_SOCKET`), readiness is reported once the first
+//! ring is installed; see contrib/totemd.service.
+//!
 //! Exit status: 0 after a clean stop (SIGINT, SIGTERM, `--run-for`), 2 for a bad command line,
 //! bad configuration, a missing or bad key file or a corrupt state file, 1 for any other failure.
 #![forbid(unsafe_code)]
 
-use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -29,8 +33,7 @@ use clap::Parser;
 use totem::{NodeId, TotemConfig};
 use totemd::config::{check_and_print, FileConfig, Overrides, SystemHost, Transport, DEFAULT_CONFIG_PATH};
 use totemd::state::StateError;
-use totemd::{runtime, ConfigError, DaemonConfig, StateDir};
-use tracing_subscriber::EnvFilter;
+use totemd::{logging, runtime, ConfigError, DaemonConfig, StateDir};
 
 /// State directory when neither `--state-dir` nor the file's `system.state_dir` names one.
 const STATE_DIR_DEFAULT: &str = "./totemd-state";
@@ -94,7 +97,6 @@ fn main() -> ExitCode {
     if let Some(file) = &args.validate {
         return validate(file);
     }
-    init_logging();
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -109,19 +111,16 @@ fn validate(file: &Path) -> ExitCode {
     ExitCode::from(check_and_print(file))
 }
 
-fn init_logging() {
-    let filter = match std::env::var("RUST_LOG") {
-        Ok(spec) => EnvFilter::try_new(&spec).unwrap_or_else(|e| {
-            eprintln!("totemd: ignoring RUST_LOG={spec:?} ({e}); logging at info");
-            EnvFilter::new("info")
-        }),
-        Err(_) => EnvFilter::new("info"),
+/// Installs the logger the file's `logging` section asks for (stderr at info without a file).
+fn init_logging(file: Option<&FileConfig>) -> anyhow::Result<()> {
+    let warnings = match file {
+        Some(file) => logging::init(&file.settings.logging, &logging::subsys_debug(&file.parsed))?,
+        None => logging::init(&logging::command_line_settings(), &[])?,
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    for warning in warnings {
+        tracing::warn!("{warning}");
+    }
+    Ok(())
 }
 
 fn exit_code(e: &anyhow::Error) -> ExitCode {
@@ -141,9 +140,13 @@ fn config_file(args: &Args) -> Option<PathBuf> {
     (args.bind.is_none() && args.peers.is_empty() && default.exists()).then(|| default.to_path_buf())
 }
 
-fn from_file(args: &Args, path: &Path) -> anyhow::Result<DaemonConfig> {
+/// Reads the configuration file before anything is logged: its `logging` section says where to.
+fn read_file(args: &Args, path: &Path) -> anyhow::Result<FileConfig> {
     let overrides = Overrides { token: args.token.map(Duration::from_millis) };
-    let file = FileConfig::read(path, &overrides)?;
+    Ok(FileConfig::read(path, &overrides)?)
+}
+
+fn from_file(args: &Args, path: &Path, file: FileConfig) -> anyhow::Result<DaemonConfig> {
     tracing::info!("configuration {}", path.display());
     for warning in &file.warnings {
         tracing::warn!("{warning}");
@@ -188,8 +191,15 @@ fn from_command_line(args: &Args) -> anyhow::Result<DaemonConfig> {
 
 fn run(args: Args) -> anyhow::Result<()> {
     let config = match config_file(&args) {
-        Some(path) => from_file(&args, &path)?,
-        None => from_command_line(&args)?,
+        Some(path) => {
+            let file = read_file(&args, &path)?;
+            init_logging(Some(&file))?;
+            from_file(&args, &path, file)?
+        }
+        None => {
+            init_logging(None)?;
+            from_command_line(&args)?
+        }
     };
     tracing::info!(
         "totemd {} starting: node id {}, bind {}, state dir {}",

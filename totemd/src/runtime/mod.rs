@@ -3,7 +3,11 @@
 //! Each turn of the loop feeds one input (a datagram, an expired deadline), then drains every
 //! output: first the events — a `Persist` is stored durably before anything after it is sent —
 //! then the transmits; then it re-arms the one timer from [`Node::poll_timeout`]. It makes no
-//! protocol decision. SIGINT, SIGTERM and `run_for` stop it cleanly.
+//! protocol decision. SIGINT, SIGTERM and `run_for` stop it cleanly; SIGHUP is logged and
+//! otherwise ignored (no configuration reload yet), so a reload request never kills it.
+//!
+//! With `NOTIFY_SOCKET` set (systemd `Type=notify`), [`notify::Notifier`] sends `READY=1` once
+//! the first regular configuration is installed, the ring as `STATUS=`, and `STOPPING=1`.
 //!
 //! Every datagram goes through the [`PacketCrypto`] built by [`crypto::setup`]: each transmit
 //! is sealed once (one counter, one AEAD pass, whatever the number of peers) and each received
@@ -11,6 +15,7 @@
 //! The engine's `netmtu` is reduced by the crypto's overhead so a sealed packet still fits.
 
 pub mod crypto;
+pub mod notify;
 mod os;
 mod transport;
 
@@ -205,6 +210,7 @@ pub async fn drive(
     );
     let mut sigterm = signal(SignalKind::terminate()).map_err(RuntimeError::Setup)?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(RuntimeError::Setup)?;
+    let mut sighup = signal(SignalKind::hangup()).map_err(RuntimeError::Setup)?;
 
     let seed = seed();
     tracing::info!("engine seed {seed:#018x}");
@@ -230,6 +236,8 @@ pub async fn drive(
         clock,
         crypto,
         epoch_stored,
+        notifier: notify::Notifier::from_env(),
+        ready: false,
         stats: DriverStats::default(),
     };
     let stop_at = config.run_for.map(|d| clock.after(d));
@@ -242,6 +250,7 @@ pub async fn drive(
             biased;
             _ = sigterm.recv() => Input::Stop(StopReason::Terminate),
             _ = sigint.recv() => Input::Stop(StopReason::Interrupt),
+            _ = sighup.recv() => Input::Hangup,
             _ = sleep_until(stop_at) => Input::Stop(StopReason::RunFor),
             // The timer before the socket: a steady stream of datagrams must not starve it.
             _ = sleep_until(timer) => Input::Timeout,
@@ -249,6 +258,9 @@ pub async fn drive(
         };
         match input {
             Input::Stop(reason) => break reason,
+            Input::Hangup => {
+                tracing::warn!("SIGHUP: reloading the configuration is not supported yet; nothing changed")
+            }
             Input::Received(Ok((len, from))) => {
                 tracing::trace!(%from, len, "datagram");
                 // A fresh buffer of its own, so the crypto decrypts it in place.
@@ -263,6 +275,9 @@ pub async fn drive(
         }
     };
     tracing::info!("stopping: {reason}; leaving the ring");
+    if let Some(notifier) = &mut driver.notifier {
+        notifier.stopping();
+    }
     // A clean leave: the members fail us at once instead of waiting for a token timeout.
     driver.node.leave(clock.now());
     driver.flush().await?;
@@ -272,6 +287,7 @@ pub async fn drive(
 /// One input chosen by the loop.
 enum Input {
     Stop(StopReason),
+    Hangup,
     Received(io::Result<(usize, SocketAddr)>),
     Timeout,
 }
@@ -294,6 +310,10 @@ struct Driver<'a> {
     crypto: PacketCrypto,
     /// The crypto epoch last stored in `state` (`None` with crypto off).
     epoch_stored: Option<u32>,
+    /// The service manager's notification socket, if `NOTIFY_SOCKET` named one.
+    notifier: Option<notify::Notifier>,
+    /// Whether `READY=1` was sent.
+    ready: bool,
     stats: DriverStats,
 }
 
@@ -356,7 +376,16 @@ impl Driver<'_> {
                 tracing::debug!("stored ring seq {}", p.ring_seq);
             }
             Event::Regular(c) => {
-                tracing::info!("new ring {} members {}", c.ring_id, fmt_members(&c.members))
+                tracing::info!("new ring {} members {}", c.ring_id, fmt_members(&c.members));
+                if let Some(notifier) = &mut self.notifier {
+                    let status = format!("ring {} members {}", c.ring_id, fmt_members(&c.members));
+                    if self.ready {
+                        notifier.status(&status);
+                    } else {
+                        notifier.ready(&status);
+                        self.ready = true;
+                    }
+                }
             }
             Event::Transitional(c) => {
                 tracing::info!(
