@@ -13,11 +13,15 @@
 //!   rest of corosync.conf), from the command line or from a corosync.conf read with
 //!   [`confdb::conf`] and checked with every error at its file and line.
 //! - [`logging`]: the log outputs (stderr, log file, syslog) from corosync.conf's `logging`.
+//! - [`crypto`] and [`keyfile`]: packet sealing (AEAD, replay window) and corosync authkeys.
+//! - [`links`]: the sans-IO multi-link layer (knet-style heartbeats, per-link status, passive
+//!   link choice); not yet used by the runtime, which sends on link 0 only.
 #![forbid(unsafe_code)]
 
 pub mod config;
 pub mod crypto;
 pub mod keyfile;
+pub mod links;
 #[cfg(feature = "runtime")]
 pub mod logging;
 pub mod node;

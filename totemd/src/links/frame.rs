@@ -1,0 +1,114 @@
+//! The link layer's own datagram frame, in front of every Totem packet and used alone for the
+//! link heartbeat.
+//!
+//! ```text
+//! data:       kind=1 | payload (a Totem packet, which carries its own version and crc)
+//! ping, pong: kind=2|3 | link id (u8) | sender node id (u32 BE) | timestamp (u64 BE)
+//! ```
+//!
+//! A ping carries the sender's `now` in nanoseconds; the pong echoes it unchanged, so the pinger
+//! measures the round trip without keeping state per ping (knet's ping does the same). The
+//! heartbeat frames have a fixed length of [`HEARTBEAT_LEN`] bytes; anything else is refused.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use totem::NodeId;
+
+use super::LinkId;
+
+/// Kind byte of a data frame.
+const KIND_DATA: u8 = 1;
+/// Kind byte of a ping.
+const KIND_PING: u8 = 2;
+/// Kind byte of a pong.
+const KIND_PONG: u8 = 3;
+
+/// Length of a ping or pong frame: kind, link id, node id, timestamp.
+pub const HEARTBEAT_LEN: usize = 1 + 1 + 4 + 8;
+
+/// A link-layer frame, decoded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Frame {
+    /// A Totem packet for the engine.
+    Data(Bytes),
+    /// A heartbeat request; answered with a [`Frame::Pong`] echoing `timestamp`.
+    Ping(Heartbeat),
+    /// The answer to a [`Frame::Ping`].
+    Pong(Heartbeat),
+}
+
+/// The body of a ping or pong.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Heartbeat {
+    /// The link it was sent on; must match the link (socket) it arrives on.
+    pub link: LinkId,
+    /// The node that sent this frame.
+    pub sender: NodeId,
+    /// The pinger's clock in nanoseconds when it sent the ping (echoed by the pong).
+    pub timestamp: u64,
+}
+
+/// Why a datagram is not a link-layer frame. Peer input: the caller drops and counts it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    /// The datagram has no bytes.
+    #[error("empty datagram")]
+    Empty,
+    /// The kind byte is none of data, ping, pong.
+    #[error("unknown frame kind {0}")]
+    UnknownKind(u8),
+    /// A ping or pong is not exactly [`HEARTBEAT_LEN`] bytes long.
+    #[error("heartbeat frame of {0} bytes, expected {HEARTBEAT_LEN}")]
+    BadLength(usize),
+    /// A ping or pong names a link above [`LinkId::MAX`].
+    #[error("link id {0} out of range")]
+    BadLinkId(u8),
+}
+
+impl Frame {
+    /// The frame as bytes on the wire.
+    pub fn encode(&self) -> Bytes {
+        match self {
+            Frame::Data(payload) => encode_data(payload),
+            Frame::Ping(hb) => encode_heartbeat(KIND_PING, hb),
+            Frame::Pong(hb) => encode_heartbeat(KIND_PONG, hb),
+        }
+    }
+
+    /// Parses a datagram. Never panics; a data frame's payload shares `bytes`' buffer.
+    pub fn decode(bytes: Bytes) -> Result<Frame, FrameError> {
+        let kind = *bytes.first().ok_or(FrameError::Empty)?;
+        match kind {
+            KIND_DATA => Ok(Frame::Data(bytes.slice(1..))),
+            KIND_PING => decode_heartbeat(&bytes).map(Frame::Ping),
+            KIND_PONG => decode_heartbeat(&bytes).map(Frame::Pong),
+            other => Err(FrameError::UnknownKind(other)),
+        }
+    }
+}
+
+/// A data frame around `payload` (one copy, shared by every destination of a multicast).
+pub fn encode_data(payload: &[u8]) -> Bytes {
+    let mut buf = BytesMut::with_capacity(1 + payload.len());
+    buf.put_u8(KIND_DATA);
+    buf.put_slice(payload);
+    buf.freeze()
+}
+
+fn encode_heartbeat(kind: u8, hb: &Heartbeat) -> Bytes {
+    let mut buf = BytesMut::with_capacity(HEARTBEAT_LEN);
+    buf.put_u8(kind);
+    buf.put_u8(hb.link.0);
+    buf.put_u32(hb.sender.0);
+    buf.put_u64(hb.timestamp);
+    buf.freeze()
+}
+
+fn decode_heartbeat(bytes: &[u8]) -> Result<Heartbeat, FrameError> {
+    let b: &[u8; HEARTBEAT_LEN] = bytes.try_into().map_err(|_| FrameError::BadLength(bytes.len()))?;
+    if b[1] > LinkId::MAX.0 {
+        return Err(FrameError::BadLinkId(b[1]));
+    }
+    let sender = u32::from_be_bytes([b[2], b[3], b[4], b[5]]);
+    let timestamp = u64::from_be_bytes([b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13]]);
+    Ok(Heartbeat { link: LinkId(b[1]), sender: NodeId(sender), timestamp })
+}
