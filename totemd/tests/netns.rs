@@ -10,9 +10,7 @@
 //! It needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN) and `ip netns`: without them it prints
 //! `skipped: needs root and ip netns` and passes. We run as root here and in CI.
 //!
-//! Not covered yet: the second multi-host case — cutting one of two links while the
-//! membership holds — needs multi-link (redundant ring) support in the daemon, which does not
-//! exist yet.
+//! Cutting one of two links while the membership holds is `netns_links.rs`.
 //!
 //! Like the loopback failover tests, this asserts on the sequence of rings, never on timings.
 

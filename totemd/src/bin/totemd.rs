@@ -172,7 +172,14 @@ fn from_file(args: &Args, path: &Path, file: FileConfig) -> anyhow::Result<Daemo
         );
     }
     if cluster.links.len() > 1 {
-        tracing::warn!("{} links configured: totemd uses link 0 only", cluster.links.len());
+        let lc = config.link_config();
+        tracing::info!(
+            "{} links (knet_ping_interval {} ms, knet_ping_timeout {} ms, knet_pong_count {})",
+            cluster.links.len(),
+            lc.ping_interval.as_millis(),
+            lc.ping_timeout.as_millis(),
+            lc.pong_count
+        );
     }
     Ok(config)
 }

@@ -8,6 +8,8 @@ use std::path::PathBuf;
 use confdb::conf::Diagnostic;
 use totem::NodeId;
 
+use crate::links::LinkId;
+
 use super::file::FileConfig;
 use super::settings::{NodeEntry, RingAddr};
 use super::{ConfigError, DaemonConfig, PeerTable};
@@ -65,7 +67,8 @@ pub fn if_inet6_addresses(text: &str) -> Vec<Ipv6Addr> {
 impl FileConfig {
     /// The configuration this daemon runs with: host names resolved, this node chosen (by
     /// `nodeid`, or else as the one node whose address is on this host, as corosync does),
-    /// every other node a peer at its `ring0_addr` and link 0's `mcastport`.
+    /// every other node a peer at its `ring0_addr` and link 0's `mcastport`; every node's
+    /// address on every link in [`DaemonConfig::links`].
     pub fn daemon_config(
         &self,
         host: &dyn Host,
@@ -87,6 +90,7 @@ impl FileConfig {
         let node = &self.settings.nodes[me];
         let mut config = DaemonConfig::new(node.nodeid, bind, state_dir);
         config.peers = peers;
+        config.links = self.link_table(&resolved);
         config.totem = self.totem.clone();
         config.cluster = self.settings.clone();
         config.validate().map_err(|e| match e {
@@ -96,6 +100,24 @@ impl FileConfig {
             other => other,
         })?;
         Ok(config)
+    }
+
+    /// Every node's `(link, address)` list: `ringN_addr` resolved, with link N's `mcastport`.
+    fn link_table(&self, resolved: &[Vec<IpAddr>]) -> super::LinkTable {
+        let port = |link: u8| {
+            self.settings
+                .links
+                .get(&link)
+                .map_or_else(|| super::settings::Link::new(link).mcastport, |l| l.mcastport)
+        };
+        let nodes = self.settings.nodes.iter().zip(resolved);
+        nodes
+            .map(|(node, ips)| {
+                let links =
+                    node.addrs.keys().zip(ips).map(|(&l, &ip)| (LinkId(l), SocketAddr::new(ip, port(l))));
+                (node.nodeid, links.collect())
+            })
+            .collect()
     }
 
     /// Every node's addresses by link (index = link order of the node), names resolved.

@@ -30,6 +30,8 @@ use std::time::Duration;
 use confdb::conf::Diagnostic;
 use totem::{NodeId, TotemConfig};
 
+use crate::links::{LinkConfig, LinkId};
+
 pub use check::{check_and_print, check_file, check_text, CheckReport};
 pub use file::{FileConfig, Invalid, Overrides};
 pub use host::{if_inet6_addresses, Host, SystemHost};
@@ -59,7 +61,14 @@ pub struct DaemonConfig {
     /// The rest of corosync.conf (cluster name, transport, links, nodes, crypto, logging,
     /// uidgid); defaults when the command line built this config.
     pub cluster: ClusterSettings,
+    /// Every node's address on every link (`ringN_addr` and the link's `mcastport`), this node
+    /// included. Empty means one link: link 0 at `bind` and at each peer's address (the
+    /// command line); see [`DaemonConfig::link_table`].
+    pub links: BTreeMap<NodeId, Vec<(LinkId, SocketAddr)>>,
 }
+
+/// Every node's addresses, by link.
+pub type LinkTable = BTreeMap<NodeId, Vec<(LinkId, SocketAddr)>>;
 
 /// Why a [`DaemonConfig`] was refused. Nothing was started when it is returned.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -159,7 +168,41 @@ impl DaemonConfig {
             state_dir,
             run_for: None,
             cluster: ClusterSettings::default(),
+            links: BTreeMap::new(),
         }
+    }
+
+    /// Every node's `(link, address)` list, this node included: [`DaemonConfig::links`], or
+    /// link 0 only (`bind` and the peers) when that is empty.
+    pub fn link_table(&self) -> LinkTable {
+        if !self.links.is_empty() {
+            return self.links.clone();
+        }
+        let own = std::iter::once((self.node_id, self.bind));
+        let all = own.chain(self.peers.iter().map(|(&id, &addr)| (id, addr)));
+        all.map(|(id, addr)| (id, vec![(LinkId(0), addr)])).collect()
+    }
+
+    /// This node's `(link, address)` list: one UDP socket is bound to each.
+    pub fn local_links(&self) -> Vec<(LinkId, SocketAddr)> {
+        self.link_table().remove(&self.node_id).unwrap_or_else(|| vec![(LinkId(0), self.bind)])
+    }
+
+    /// The heartbeat options: corosync's defaults for `token` (`calc_knet_ping_timers`), with
+    /// any `knet_ping_interval`, `knet_ping_timeout`, `knet_pong_count` of the interfaces (the
+    /// lowest-numbered link setting one wins: the link layer has one set of timers).
+    pub fn link_config(&self) -> LinkConfig {
+        let links = self.cluster.links.values();
+        let pong_count =
+            links.clone().find_map(|l| l.knet_pong_count).unwrap_or(LinkConfig::PONG_COUNT_DEFAULT);
+        let mut config = LinkConfig::from_token(self.totem.token, pong_count);
+        if let Some(interval) = links.clone().find_map(|l| l.knet_ping_interval) {
+            config.ping_interval = interval;
+        }
+        if let Some(timeout) = links.clone().find_map(|l| l.knet_ping_timeout) {
+            config.ping_timeout = timeout;
+        }
+        config
     }
 
     /// Adds the nodes of a node list. This node may appear in it (a corosync nodelist lists

@@ -194,10 +194,18 @@ fn interfaces(r: &mut Reader<'_>, transport: Transport, used: &BTreeSet<u8>) -> 
             let line = r.get(&key("ttl")).map_or(line, |e| e.line);
             r.error(line, format!("{}: only the udp transport sets a ttl (corosync's rule)", key("ttl")));
         }
+        // The heartbeat options the link layer (`crate::links`) uses; other knet tuning is not.
+        link.knet_ping_interval = r.millis(&key("knet_ping_interval"), 1);
+        link.knet_ping_timeout = r.millis(&key("knet_ping_timeout"), 1);
+        link.knet_pong_count = r.number(&key("knet_pong_count"), 1..=u32::MAX, "a number of pongs");
+        let heartbeat = ["knet_ping_interval", "knet_ping_timeout", "knet_pong_count"];
         let knet: Vec<String> = r
             .parsed
             .under(&path)
-            .filter(|e| e.key[path.len() + 1..].starts_with("knet_"))
+            .filter(|e| {
+                let k = &e.key[path.len() + 1..];
+                k.starts_with("knet_") && !heartbeat.contains(&k)
+            })
             .map(|e| e.key.clone())
             .collect();
         for k in knet {

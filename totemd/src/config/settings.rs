@@ -1,5 +1,5 @@
 //! What corosync.conf says beyond the Totem options, as plain data: the cluster's nodes and
-//! links, crypto, logging and uidgid settings. The daemon uses the nodes, link 0 and the crypto
+//! links, crypto, logging and uidgid settings. The daemon uses the nodes, the links and the crypto
 //! settings today; the rest is carried for the features that will use it.
 
 use std::collections::BTreeMap;
@@ -131,6 +131,12 @@ pub struct Link {
     pub broadcast: bool,
     /// `ttl` (udp only; default 1).
     pub ttl: u8,
+    /// `knet_ping_interval` (ms in the file): time between heartbeats; default from `token`.
+    pub knet_ping_interval: Option<Duration>,
+    /// `knet_ping_timeout` (ms in the file): silence before the link is down; default from `token`.
+    pub knet_ping_timeout: Option<Duration>,
+    /// `knet_pong_count`: pongs in a row before the link is up; default 2.
+    pub knet_pong_count: Option<u32>,
 }
 
 impl Link {
@@ -143,6 +149,9 @@ impl Link {
             mcastaddr: None,
             broadcast: false,
             ttl: 1,
+            knet_ping_interval: None,
+            knet_ping_timeout: None,
+            knet_pong_count: None,
         }
     }
 }

@@ -187,13 +187,9 @@ fn links_follow_corosync_rules() {
     assert_eq!(c.settings.links[&0].mcastport, 5405);
     assert_eq!(c.settings.links[&1].mcastport, 6000);
     assert_eq!(c.settings.nodes[1].addrs[&1], RingAddr::Ip("fd00::2".parse().unwrap()));
-    assert_eq!(
-        warnings(knet),
-        vec![
-            "c.conf:6: totem.interface.1.knet_ping_interval is accepted but has no effect: totemd has no knet \
-             link layer to tune"
-        ]
-    );
+    // The heartbeat options are used by the link layer: no warning.
+    assert_eq!(warnings(knet), Vec::<String>::new());
+    assert_eq!(c.settings.links[&1].knet_ping_interval, Some(std::time::Duration::from_millis(20)));
     let mixed = cluster(" transport: udpu\n", 1)
         .replace("}\n}\n", "}\n node {\n  ring0_addr: fd00::2\n  nodeid: 2\n }\n}\n");
     assert_eq!(
@@ -430,4 +426,36 @@ nodelist {
              layer to tune"
         ]
     );
+}
+
+/// corosync.conf(5): link N is `ringN_addr` at the `mcastport` of the interface with
+/// `linknumber` N (default 5405 + N); the knet heartbeat options tune the link layer, and
+/// without them its timers derive from `token` (corosync's `calc_knet_ping_timers`).
+#[test]
+fn every_node_has_an_address_on_every_link_and_knet_heartbeats_are_used() {
+    let text = "totem {\n version: 2\n transport: knet\n token: 1000\n token_coefficient: 0\n \
+                interface {\n  linknumber: 1\n  knet_ping_interval: 100\n  knet_ping_timeout: 400\n  \
+                knet_pong_count: 3\n }\n}\nnodelist {\n node {\n  ring0_addr: 10.0.0.1\n  ring1_addr: 10.1.0.1\n  \
+                nodeid: 1\n  name: a\n }\n node {\n  ring0_addr: 10.0.0.2\n  ring1_addr: 10.1.0.2\n  nodeid: 2\n  \
+                name: b\n }\n}\n";
+    let d = load(text).daemon_config(&host(&["10.0.0.2"]), None, PathBuf::from("s")).unwrap();
+    let at = |s: &str| s.parse::<SocketAddr>().unwrap();
+    let table = d.link_table();
+    assert_eq!(table[&NodeId(1)], vec![(LinkId(0), at("10.0.0.1:5405")), (LinkId(1), at("10.1.0.1:5406"))]);
+    assert_eq!(d.local_links(), vec![(LinkId(0), at("10.0.0.2:5405")), (LinkId(1), at("10.1.0.2:5406"))]);
+    let lc = d.link_config();
+    assert_eq!(
+        (lc.ping_interval, lc.ping_timeout, lc.pong_count),
+        (Duration::from_millis(100), Duration::from_millis(400), 3)
+    );
+    assert!(warnings(text).is_empty(), "{:?}", warnings(text));
+
+    // The command line: one link, link 0; timers from token (1000 / 2 and 1000 / 4).
+    let mut one = DaemonConfig::new(NodeId(1), at("127.0.0.1:5405"), PathBuf::from("s"));
+    one.totem = TotemConfig::with_token(Duration::from_millis(1000));
+    one.add_nodes([(NodeId(2), at("127.0.0.1:5406"))]).unwrap();
+    assert_eq!(one.local_links(), vec![(LinkId(0), at("127.0.0.1:5405"))]);
+    assert_eq!(one.link_table()[&NodeId(2)], vec![(LinkId(0), at("127.0.0.1:5406"))]);
+    let lc = one.link_config();
+    assert_eq!((lc.ping_interval, lc.ping_timeout), (Duration::from_millis(250), Duration::from_millis(500)));
 }

@@ -13,12 +13,19 @@
 //! is sealed once (one counter, one AEAD pass, whatever the number of peers) and each received
 //! datagram is opened before the node sees it; one that does not open is counted and dropped.
 //! The engine's `netmtu` is reduced by the crypto's overhead so a sealed packet still fits.
+//!
+//! Below the crypto sits the multi-link layer [`Links`]: one UDP socket per local link
+//! (`ringN_addr`), a heartbeat on every link to every peer, and each sealed packet framed and
+//! sent on the lowest link up to its destination. Received: the link layer first, then the
+//! crypto, then the node. The loop sleeps until the earlier of the node's and the links'
+//! deadlines; link up/down changes are logged at info.
 
 pub mod crypto;
 pub mod notify;
 mod os;
 mod transport;
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
@@ -29,8 +36,9 @@ use tokio::net::UdpSocket;
 use tokio::signal::unix::{signal, SignalKind};
 use totem::{Destination, Event, NodeId, PersistedState, RingId, SrpState, Transmit};
 
-use crate::config::{fmt_members, DaemonConfig, PeerTable};
+use crate::config::{fmt_members, DaemonConfig};
 use crate::crypto::PacketCrypto;
+use crate::links::{LinkEvent, LinkId, LinkStatus, LinkTransmit, Links, LinksError};
 use crate::node::{Node, NodeError};
 use crate::state::{StateDir, StateError};
 
@@ -55,6 +63,9 @@ pub enum RuntimeError {
     /// The node could not be built from the configuration.
     #[error(transparent)]
     Node(#[from] NodeError),
+    /// The link layer refused the nodes' link addresses or options.
+    #[error("links: {0}")]
+    Links(#[from] LinksError),
     /// A ring seq could not be stored: the daemon stops rather than send without it.
     #[error(transparent)]
     State(#[from] StateError),
@@ -129,6 +140,8 @@ pub struct Summary {
     pub engine: totem::Stats,
     /// The driver's counters.
     pub driver: DriverStats,
+    /// Every link to every peer at the end.
+    pub links: Vec<LinkStatus>,
 }
 
 impl fmt::Display for Summary {
@@ -172,7 +185,21 @@ impl fmt::Display for Summary {
             d.open_too_many_senders,
             d.seal_errors,
             d.epochs_stored,
-        )
+        )?;
+        f.write_str("; links")?;
+        if self.links.is_empty() {
+            f.write_str(" none")?;
+        }
+        for (i, l) in self.links.iter().enumerate() {
+            let sep = if i == 0 { " " } else { ", " };
+            let state = if l.up { "up" } else { "down" };
+            write!(
+                f,
+                "{sep}node {} link {} {state} pings {} pongs {} downs {}",
+                l.node, l.link, l.pings_sent, l.pongs_received, l.down_count
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -199,15 +226,19 @@ pub async fn drive(
     persisted: PersistedState,
     crypto: PacketCrypto,
 ) -> Result<Summary, RuntimeError> {
-    let bind_err = |source| RuntimeError::Bind { addr: config.bind, source };
-    let bound = transport::bind(config.bind).map_err(bind_err)?;
-    let socket = UdpSocket::from_std(bound.socket).map_err(bind_err)?;
-    tracing::info!(
-        "listening on udp {} (receive buffer {} bytes, send buffer {} bytes)",
-        config.bind,
-        bound.recv_buffer,
-        bound.send_buffer
-    );
+    let mut sockets = Vec::new();
+    for (link, addr) in config.local_links() {
+        let bind_err = |source| RuntimeError::Bind { addr, source };
+        let bound = transport::bind(addr).map_err(bind_err)?;
+        let socket = UdpSocket::from_std(bound.socket).map_err(bind_err)?;
+        tracing::info!(
+            "link {link}: listening on udp {addr} (receive buffer {} bytes, send buffer {} bytes)",
+            bound.recv_buffer,
+            bound.send_buffer
+        );
+        sockets.push((link, socket));
+    }
+    let links = Links::new(config.node_id, config.link_config(), config.link_table())?;
     let mut sigterm = signal(SignalKind::terminate()).map_err(RuntimeError::Setup)?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(RuntimeError::Setup)?;
     let mut sighup = signal(SignalKind::hangup()).map_err(RuntimeError::Setup)?;
@@ -216,6 +247,8 @@ pub async fn drive(
     tracing::info!("engine seed {seed:#018x}");
     let clock = Clock::start();
     let mut totem = config.totem.clone();
+    // The link layer's data frame header.
+    totem.netmtu = totem.netmtu.saturating_sub(LINK_FRAME_OVERHEAD);
     if crypto.overhead() > 0 {
         // A sealed packet must fit where a plaintext one of `netmtu` would.
         totem.netmtu = totem.netmtu.saturating_sub(crypto.overhead());
@@ -230,8 +263,9 @@ pub async fn drive(
     let epoch_stored = crypto.epoch();
     let mut driver = Driver {
         node,
-        socket,
-        peers: &config.peers,
+        sockets,
+        links,
+        peers: config.link_table().into_keys().filter(|&id| id != config.node_id).collect(),
         state,
         clock,
         crypto,
@@ -245,7 +279,11 @@ pub async fn drive(
 
     let reason = loop {
         driver.flush().await?;
-        let timer = driver.node.poll_timeout().map(|at| clock.to_tokio(at));
+        let deadline = match (driver.node.poll_timeout(), driver.links.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let timer = deadline.map(|at| clock.to_tokio(at));
         let input = tokio::select! {
             biased;
             _ = sigterm.recv() => Input::Stop(StopReason::Terminate),
@@ -254,24 +292,28 @@ pub async fn drive(
             _ = sleep_until(stop_at) => Input::Stop(StopReason::RunFor),
             // The timer before the socket: a steady stream of datagrams must not starve it.
             _ = sleep_until(timer) => Input::Timeout,
-            received = driver.socket.recv_from(&mut buf) => Input::Received(received),
+            received = recv_any(&driver.sockets, &mut buf) => Input::Received(received),
         };
         match input {
             Input::Stop(reason) => break reason,
             Input::Hangup => {
                 tracing::warn!("SIGHUP: reloading the configuration is not supported yet; nothing changed")
             }
-            Input::Received(Ok((len, from))) => {
-                tracing::trace!(%from, len, "datagram");
+            Input::Received(Ok((link, len, from))) => {
+                tracing::trace!(%link, %from, len, "datagram");
                 // A fresh buffer of its own, so the crypto decrypts it in place.
                 let datagram = Bytes::copy_from_slice(&buf[..len]);
-                driver.receive(datagram, from);
+                driver.receive(link, datagram, from);
             }
             Input::Received(Err(e)) => {
                 driver.stats.recv_errors += 1;
                 tracing::debug!(error = %e, "receive failed");
             }
-            Input::Timeout => driver.node.handle_timeout(clock.now()),
+            Input::Timeout => {
+                let now = clock.now();
+                driver.links.handle_timeout(now);
+                driver.node.handle_timeout(now);
+            }
         }
     };
     tracing::info!("stopping: {reason}; leaving the ring");
@@ -288,8 +330,32 @@ pub async fn drive(
 enum Input {
     Stop(StopReason),
     Hangup,
-    Received(io::Result<(usize, SocketAddr)>),
+    Received(io::Result<(LinkId, usize, SocketAddr)>),
     Timeout,
+}
+
+/// Bytes the link layer puts in front of every Totem packet (its data frame kind byte).
+const LINK_FRAME_OVERHEAD: usize = 1;
+
+/// Receives one datagram from whichever link's socket has one first.
+async fn recv_any(
+    sockets: &[(LinkId, UdpSocket)],
+    buf: &mut [u8],
+) -> io::Result<(LinkId, usize, SocketAddr)> {
+    std::future::poll_fn(|cx| {
+        for (link, socket) in sockets {
+            let mut read = tokio::io::ReadBuf::new(buf);
+            match socket.poll_recv_from(cx, &mut read) {
+                std::task::Poll::Ready(Ok(from)) => {
+                    return std::task::Poll::Ready(Ok((*link, read.filled().len(), from)))
+                }
+                std::task::Poll::Ready(Err(e)) => return std::task::Poll::Ready(Err(e)),
+                std::task::Poll::Pending => {}
+            }
+        }
+        std::task::Poll::Pending
+    })
+    .await
 }
 
 /// Sleeps until `at`, or forever.
@@ -303,8 +369,11 @@ async fn sleep_until(at: Option<tokio::time::Instant>) {
 /// The state the loop owns besides its buffers.
 struct Driver<'a> {
     node: Node,
-    socket: UdpSocket,
-    peers: &'a PeerTable,
+    /// One socket per local link, by link number.
+    sockets: Vec<(LinkId, UdpSocket)>,
+    links: Links,
+    /// The nodes the links reach (every node but this one).
+    peers: BTreeSet<NodeId>,
     state: &'a mut StateDir,
     clock: Clock,
     crypto: PacketCrypto,
@@ -318,7 +387,8 @@ struct Driver<'a> {
 }
 
 impl Driver<'_> {
-    /// Drains every output: events first (storing `Persist`), then transmits.
+    /// Drains every output: events first (storing `Persist`), then transmits; then the link
+    /// layer's events and heartbeats.
     async fn flush(&mut self) -> Result<(), RuntimeError> {
         while let Some(event) = self.node.poll_event() {
             self.on_event(event)?;
@@ -326,13 +396,23 @@ impl Driver<'_> {
         while let Some(transmit) = self.node.poll_transmit() {
             self.send(transmit).await?;
         }
+        while let Some(event) = self.links.poll_event() {
+            match event {
+                LinkEvent::Up { node, link } => tracing::info!("link {link} to node {node} up"),
+                LinkEvent::Down { node, link } => tracing::info!("link {link} to node {node} down"),
+            }
+        }
+        while let Some(transmit) = self.links.poll_transmit() {
+            self.send_link(transmit).await;
+        }
         Ok(())
     }
 
-    /// Opens `datagram` and hands its payload to the node; a datagram that does not open is
-    /// counted and dropped, never shown to the node.
-    fn receive(&mut self, datagram: Bytes, from: SocketAddr) {
-        match self.crypto.open(datagram) {
+    /// Hands `datagram` to the link layer, opens the Totem packet it carries and hands that to
+    /// the node; a datagram that does not open is counted and dropped, never shown to the node.
+    fn receive(&mut self, link: LinkId, datagram: Bytes, from: SocketAddr) {
+        let Some(packet) = self.links.handle_datagram(self.clock.now(), link, from, datagram) else { return };
+        match self.crypto.open(packet) {
             Ok(opened) => self.node.handle_datagram(self.clock.now(), opened.payload),
             Err(e) => {
                 if crypto::count_open_error(&mut self.stats, &e) {
@@ -402,30 +482,36 @@ impl Driver<'_> {
         Ok(())
     }
 
+    /// Seals the packet once, then the link layer frames it for each destination (udpu: "every
+    /// other node" is one unicast to each peer) on the lowest link up to that peer.
     async fn send(&mut self, transmit: Transmit) -> Result<(), StateError> {
         match transmit.dest {
-            // udpu: "every other node" is one unicast to each peer, all of the same sealed bytes.
-            Destination::All => {
-                if self.peers.is_empty() {
-                    return Ok(());
-                }
-                let Some(sealed) = self.seal(transmit.payload)? else { return Ok(()) };
-                for (_, &addr) in self.peers.iter() {
-                    Self::send_to(&self.socket, &mut self.stats, &sealed, addr).await;
-                }
+            Destination::All if self.peers.is_empty() => return Ok(()),
+            Destination::Node(id) if !self.peers.contains(&id) => {
+                self.stats.unroutable += 1;
+                tracing::warn!(node = %id, "no address for node: datagram dropped");
+                return Ok(());
             }
-            Destination::Node(id) => match self.peers.get(id) {
-                Some(addr) => {
-                    let Some(sealed) = self.seal(transmit.payload)? else { return Ok(()) };
-                    Self::send_to(&self.socket, &mut self.stats, &sealed, addr).await
-                }
-                None => {
-                    self.stats.unroutable += 1;
-                    tracing::warn!(node = %id, "no address for node: datagram dropped");
-                }
-            },
+            _ => {}
+        }
+        let Some(sealed) = self.seal(transmit.payload)? else { return Ok(()) };
+        let mut out = Vec::new();
+        self.links.send(transmit.dest, sealed, &mut out);
+        for datagram in out {
+            self.send_link(datagram).await;
         }
         Ok(())
+    }
+
+    /// Sends one link-layer datagram on its link's socket.
+    async fn send_link(&mut self, (link, addr, bytes): LinkTransmit) {
+        match self.sockets.iter().find(|(l, _)| *l == link) {
+            Some((_, socket)) => Self::send_to(socket, &mut self.stats, &bytes, addr).await,
+            None => {
+                self.stats.unroutable += 1;
+                tracing::warn!(%link, %addr, "no local socket for link: datagram dropped");
+            }
+        }
     }
 
     async fn send_to(socket: &UdpSocket, stats: &mut DriverStats, payload: &[u8], addr: SocketAddr) {
@@ -453,6 +539,7 @@ impl Driver<'_> {
             state: self.node.state(),
             engine: self.node.stats().clone(),
             driver: self.stats.clone(),
+            links: self.links.status(),
         }
     }
 }
