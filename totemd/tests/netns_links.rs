@@ -20,12 +20,11 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{new_rings, Daemon, RingLine, TempDir};
+use common::netns::{all_logs, common_full_ring, rings_of, wait_for, wait_for_split, Topology};
+use common::{now, Daemon, TempDir};
 
 /// A bound the daemons never reach: the test stops them with SIGTERM (or drop kills them).
 const RUN_FOR: &str = "120";
@@ -38,155 +37,9 @@ const EXIT_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long one link stays cut: well beyond token (1000 ms) + consensus (1200 ms), so a
 /// membership change caused by it would have happened.
 const ONE_LINK_CUT: Duration = Duration::from_secs(5);
-const FULL: &str = "[1, 2, 3]";
-const SKIP: &str = "skipped: needs root and ip netns";
-
-/// The wall clock: this test waits for real processes.
-#[allow(clippy::disallowed_methods)]
-fn now() -> Instant {
-    Instant::now()
-}
-
-/// Runs `ip args`; its stderr on failure.
-fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot run ip: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!("ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
-    }
-}
-
-/// Like [`ip`], panicking on failure (the guard still cleans up).
-fn must(args: &[&str]) {
-    if let Err(e) = ip(args) {
-        panic!("{e}");
-    }
-}
-
-/// Whether the effective user is root, from /proc (no libc in this crate's tests).
-fn is_root() -> bool {
-    let Ok(status) = std::fs::read_to_string("/proc/self/status") else { return false };
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|ids| ids.split_whitespace().nth(1).map(|euid| euid == "0"))
-        .unwrap_or(false)
-}
-
-fn is_not_permitted(err: &str) -> bool {
-    err.contains("Permission denied")
-        || err.contains("Operation not permitted")
-        || err.contains("cannot run ip")
-}
 
 /// Number of links every node has.
 const LINKS: usize = 2;
-
-/// The namespaces and veths of one test run; dropping it deletes them all (namespaces first,
-/// which takes their veths along, then any veth setup left in the root namespace). Drop it
-/// after the daemons: a namespace only goes away once no process is left in it.
-struct Topology {
-    /// Node namespaces, with the run's suffix.
-    nodes: [String; 3],
-    /// The namespace of both bridges.
-    bridge: String,
-    /// `node_links[i][l]`: node i+1's veth on link l (in `nodes[i]`).
-    node_links: [[String; LINKS]; 3],
-    /// `bridge_links[i][l]`: its other end, a port of bridge `br{l}`.
-    bridge_links: [[String; LINKS]; 3],
-    added_netns: Vec<String>,
-    added_links: Vec<String>,
-}
-
-impl Topology {
-    fn new() -> Topology {
-        static COUNTER: AtomicU32 = AtomicU32::new(0);
-        let run = format!("{}x{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
-        // Interface names fit in 15 bytes: "tl" + pid (≤ 7 digits) + "x" + counter + "n" + node + link.
-        Topology {
-            nodes: [1, 2, 3].map(|i| format!("tln{i}-{run}")),
-            bridge: format!("tlbr-{run}"),
-            node_links: [1, 2, 3].map(|i| [0, 1].map(|l| format!("tl{run}n{i}{l}"))),
-            bridge_links: [1, 2, 3].map(|i| [0, 1].map(|l| format!("tl{run}b{i}{l}"))),
-            added_netns: Vec::new(),
-            added_links: Vec::new(),
-        }
-    }
-
-    /// Creates the namespaces; false (after printing why) when this host does not let us.
-    fn add_namespaces(&mut self) -> bool {
-        if !is_root() {
-            println!("{SKIP} (not running as root)");
-            return false;
-        }
-        let names: Vec<String> = self.nodes.iter().chain([&self.bridge]).cloned().collect();
-        for name in names {
-            match ip(&["netns", "add", &name]) {
-                Ok(()) => self.added_netns.push(name),
-                Err(e) if self.added_netns.is_empty() && is_not_permitted(&e) => {
-                    println!("{SKIP} ({e})");
-                    return false;
-                }
-                Err(e) => panic!("{e}"),
-            }
-        }
-        true
-    }
-
-    /// Bridges `br0` and `br1`, and a veth from every node to each; everything up.
-    fn wire(&mut self) {
-        let br = self.bridge.clone();
-        must(&["-n", &br, "link", "set", "lo", "up"]);
-        for l in 0..LINKS {
-            let bridge = format!("br{l}");
-            must(&["-n", &br, "link", "add", &bridge, "type", "bridge"]);
-            must(&["-n", &br, "link", "set", &bridge, "up"]);
-        }
-        for i in 0..3 {
-            let ns = self.nodes[i].clone();
-            must(&["-n", &ns, "link", "set", "lo", "up"]);
-            for l in 0..LINKS {
-                let (node_link, bridge_link) =
-                    (self.node_links[i][l].clone(), self.bridge_links[i][l].clone());
-                must(&["link", "add", &node_link, "type", "veth", "peer", "name", &bridge_link]);
-                self.added_links.extend([node_link.clone(), bridge_link.clone()]);
-                must(&["link", "set", &node_link, "netns", &ns]);
-                must(&["link", "set", &bridge_link, "netns", &br]);
-                must(&["-n", &br, "link", "set", &bridge_link, "master", &format!("br{l}")]);
-                must(&["-n", &br, "link", "set", &bridge_link, "up"]);
-                must(&["-n", &ns, "addr", "add", &format!("{}/24", address(i + 1, l)), "dev", &node_link]);
-                must(&["-n", &ns, "link", "set", &node_link, "up"]);
-            }
-        }
-    }
-
-    /// Sets node `node`'s bridge port on link `link` up or down: that cable is cut or plugged.
-    fn set_bridge_port(&self, node: usize, link: usize, state: &str) {
-        must(&["-n", &self.bridge, "link", "set", &self.bridge_links[node - 1][link], state]);
-    }
-}
-
-impl Drop for Topology {
-    fn drop(&mut self) {
-        for name in self.added_netns.iter().rev() {
-            if let Err(e) = ip(&["netns", "del", name]) {
-                eprintln!("cleanup: {e}");
-            }
-        }
-        for link in &self.added_links {
-            if ip(&["link", "show", "dev", link]).is_ok() {
-                if let Err(e) = ip(&["link", "del", link]) {
-                    eprintln!("cleanup: {e}");
-                }
-            }
-        }
-    }
-}
 
 /// Node `node`'s address on link `link`, which exists only inside its namespace.
 fn address(node: usize, link: usize) -> String {
@@ -227,37 +80,6 @@ fn args(conf: &std::path::Path, state: &TempDir, node: usize) -> Vec<String> {
     .to_vec()
 }
 
-fn all_logs(daemons: &[Daemon]) -> String {
-    let logs: Vec<_> =
-        daemons.iter().enumerate().map(|(i, d)| format!("node {}:\n{}", i + 1, d.log())).collect();
-    logs.join("\n")
-}
-
-fn rings_of(daemons: &[Daemon]) -> Vec<Vec<RingLine>> {
-    daemons.iter().map(|d| new_rings(&d.log())).collect()
-}
-
-/// Waits until `done` holds of every daemon's rings so far; returns them. Panics with every
-/// log on timeout or if a daemon exits.
-fn wait_for(
-    daemons: &mut [Daemon],
-    what: &str,
-    timeout: Duration,
-    done: impl Fn(&[Vec<RingLine>]) -> bool,
-) -> Vec<Vec<RingLine>> {
-    let deadline = now() + timeout;
-    loop {
-        let rings = rings_of(daemons);
-        if done(&rings) {
-            return rings;
-        }
-        if now() >= deadline || daemons.iter_mut().any(|d| d.exited()) {
-            panic!("{what}: not within {timeout:?}; rings: {rings:?}\n{}", all_logs(daemons));
-        }
-        thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// Lines of `log` containing `text`.
 fn count(log: &str, text: &str) -> usize {
     log.lines().filter(|l| l.contains(text)).count()
@@ -274,13 +96,6 @@ fn wait_for_log(daemons: &mut [Daemon], node: usize, text: &str, above: usize) {
     }
 }
 
-/// The one ring of [1, 2, 3] every daemon installed last, if they agree, with a seq above `above`.
-fn common_full_ring(rings: &[Vec<RingLine>], above: u64) -> Option<RingLine> {
-    let first = rings.first()?.last()?;
-    let agree = rings.iter().all(|r| r.last() == Some(first));
-    (agree && first.members == FULL && first.seq > above).then(|| first.clone())
-}
-
 /// corosync's knet `link_mode: passive`: with link 0 of node 3 cut, the link layer marks it
 /// down and carries Totem over link 1, so no token is lost and no node installs a new ring;
 /// plugged back, link 0 comes up again. With both links cut, node 3 is partitioned (Totem
@@ -288,11 +103,11 @@ fn common_full_ring(rings: &[Vec<RingLine>], above: u64) -> Option<RingLine> {
 #[test]
 fn one_link_down_keeps_the_ring_and_both_down_partitions() {
     // Declared first so that it drops last, after the daemons have left its namespaces.
-    let mut topology = Topology::new();
+    let mut topology = Topology::new("tl", "tl", LINKS);
     if !topology.add_namespaces() {
         return;
     }
-    topology.wire();
+    topology.wire(address);
     let conf_dir = TempDir::new("netns-links-conf");
     std::fs::create_dir_all(conf_dir.path()).expect("create conf dir");
     let conf_path: PathBuf = conf_dir.path().join("corosync.conf");
@@ -333,14 +148,7 @@ fn one_link_down_keeps_the_ring_and_both_down_partitions() {
     // Both links cut: node 3 is partitioned.
     topology.set_bridge_port(3, 0, "down");
     topology.set_bridge_port(3, 1, "down");
-    let expected = ["[1, 2]", "[1, 2]", "[3]"];
-    let split = wait_for(&mut daemons, "split into [1, 2] and [3]", SPLIT_TIMEOUT, |rings| {
-        rings
-            .iter()
-            .zip(&before)
-            .zip(expected)
-            .all(|((r, &n), want)| r[n..].iter().any(|x| x.members == want))
-    });
+    let split = wait_for_split(&mut daemons, &before, SPLIT_TIMEOUT);
     let above = split.iter().filter_map(|r| r.last()).map(|r| r.seq).max().expect("rings");
     assert!(above > first.seq);
 

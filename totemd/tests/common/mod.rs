@@ -3,6 +3,8 @@
 //!
 //! Every daemon is killed and every directory removed on drop, so a failing test cleans up too.
 
+pub mod netns;
+
 use std::io::{BufRead, BufReader, Read};
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
@@ -161,7 +163,7 @@ impl Drop for Daemon {
 /// The wall clock: these tests wait for real processes. (Only the sans-IO crates must not
 /// read it; the workspace clippy.toml forbids it everywhere, so allow it in this one place.)
 #[allow(clippy::disallowed_methods)]
-fn now() -> Instant {
+pub fn now() -> Instant {
     Instant::now()
 }
 
