@@ -13,7 +13,7 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{bind_failed, new_rings, Daemon, RingLine, TempDir};
+use common::{bind_failed, new_rings, stop_all, Daemon, RingLine, TempDir};
 
 /// Attempts when a port picked for a daemon turns out to be taken.
 const BIND_ATTEMPTS: usize = 5;
@@ -188,17 +188,6 @@ fn signal(daemon: &Daemon, sig: &str) {
     assert!(status.success(), "kill {sig} {} failed", daemon.pid());
 }
 
-/// SIGTERM every daemon and check each stopped cleanly.
-fn stop_all(daemons: Vec<Daemon>) {
-    for daemon in &daemons {
-        daemon.terminate();
-    }
-    for (i, daemon) in daemons.into_iter().enumerate() {
-        let exit = daemon.wait(EXIT_TIMEOUT);
-        assert!(exit.status.success(), "node {} did not stop cleanly:\n{}", i + 1, exit.log);
-    }
-}
-
 /// Node 3 dies without a word (SIGKILL): nodes 1 and 2 see the token lost, run consensus and
 /// install [1, 2]. Node 3 restarted on the same state directory is merged back into a ring of
 /// [1, 2, 3] with a ring seq above every ring before (ring ids only increase).
@@ -239,7 +228,7 @@ fn kill_9_one_of_three_then_the_others_form_a_new_ring_and_it_rejoins() {
         let back = wait_for_one_full_ring(&mut daemons, failed.seq, MERGE_TIMEOUT);
         assert!(back.seq > first.seq, "rejoined ring {back:?} not beyond {first:?}");
         eprintln!("failover: rings {first:?} -> {failed:?} -> {back:?}");
-        stop_all(daemons);
+        stop_all(EXIT_TIMEOUT, daemons);
         return;
     }
     panic!("no free ports on 127.0.0.1-3 after {BIND_ATTEMPTS} attempts");
@@ -281,7 +270,7 @@ fn sigstop_then_sigcont_one_node() {
             split_after.as_secs_f64(),
             split[0]
         );
-        stop_all(daemons);
+        stop_all(EXIT_TIMEOUT, daemons);
         return;
     }
     panic!("no free ports on 127.0.0.1-3 after {BIND_ATTEMPTS} attempts");

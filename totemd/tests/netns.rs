@@ -20,7 +20,7 @@ use std::thread;
 use std::time::Duration;
 
 use common::netns::{common_full_ring, rings_of, wait_for, wait_for_split, Topology, SPLIT};
-use common::{Daemon, RingLine, TempDir};
+use common::{stop_all, Daemon, RingLine, TempDir};
 
 /// corosync `token` for every daemon: token loss + consensus (1.2 × token) take about 2.2 s.
 const TOKEN_MS: &str = "1000";
@@ -55,17 +55,6 @@ fn args(state: &TempDir, node: usize) -> Vec<String> {
         args.extend(["--peer".to_string(), format!("{peer}={}:5405", address(peer))]);
     }
     args
-}
-
-/// SIGTERM every daemon and check each stopped cleanly.
-fn stop_all(daemons: Vec<Daemon>) {
-    for daemon in &daemons {
-        daemon.terminate();
-    }
-    for (i, daemon) in daemons.into_iter().enumerate() {
-        let exit = daemon.wait(EXIT_TIMEOUT);
-        assert!(exit.status.success(), "node {} did not stop cleanly:\n{}", i + 1, exit.log);
-    }
 }
 
 /// Node 3's cable is cut (its bridge port goes down): nodes 1 and 2 lose the token, run
@@ -127,5 +116,5 @@ fn partition_by_link_down_then_heal_merges_the_rings() {
         );
     }
     eprintln!("netns: {first:?} -> {:?} / {:?} -> {back:?}", split_rings[0], split_rings[2]);
-    stop_all(daemons);
+    stop_all(EXIT_TIMEOUT, daemons);
 }

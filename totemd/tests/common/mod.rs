@@ -223,3 +223,14 @@ impl Daemon {
         Daemon::start(command)
     }
 }
+
+/// SIGTERMs every daemon, then checks that each stopped cleanly within `timeout`.
+pub fn stop_all(timeout: Duration, daemons: Vec<Daemon>) {
+    for daemon in &daemons {
+        daemon.terminate();
+    }
+    for (i, daemon) in daemons.into_iter().enumerate() {
+        let exit = daemon.wait(timeout);
+        assert!(exit.status.success(), "node {} did not stop cleanly:\n{}", i + 1, exit.log);
+    }
+}
