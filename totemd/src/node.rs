@@ -1,18 +1,24 @@
-//! The composed sans-IO node: the Totem engine plus, later, the services built on it.
+//! The composed sans-IO node: the Totem engine and the services built on it.
 //!
-//! Today [`Node`] forwards to [`totem::Srp`]. It exists so that the driver and the simulator
-//! talk to one type whose API stays the same when cpg, quorum, confdb and the IPC sessions are
-//! added: those consume the engine's events in `Node::route_engine_events` and submit their
-//! own messages through the engine. Like the engine, this module never reads a clock, draws
-//! entropy or touches a socket.
+//! [`Node`] owns the [`totem::Srp`] engine and the closed process group service
+//! ([`cpg::service::CpgService`]); quorum and confdb will join them here. The driver and the
+//! simulator talk to this one type. Every message on the ring starts with a service byte:
+//! [`RAW_TAG`] for messages submitted with [`Node::submit`] (delivered to the driver as they
+//! were submitted) and [`cpg::service::SERVICE_TAG`] for the group service's. Like the engine,
+//! this module never reads a clock, draws entropy or touches a socket.
 
 use std::collections::VecDeque;
 
-use bytes::Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
+use cpg::service::{ClientId, CpgConfig, CpgService, ServiceError, ENVELOPE_MAX, SERVICE_TAG};
+use cpg::{CpgEvent, GroupName, MemberId};
 use totem::{
     Event, Guarantee, Instant, NodeId, PersistedState, RingId, Srp, SrpState, Stats, SubmitError,
     TotemConfig, Transmit,
 };
+
+/// First byte of a message submitted with [`Node::submit`].
+pub const RAW_TAG: u8 = 0;
 
 /// Why [`Node::new`] refused to build a node.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -34,8 +40,11 @@ pub enum NodeError {
 ///    re-arm the timer from [`Node::poll_timeout`].
 pub struct Node {
     srp: Srp,
+    cpg: CpgService,
     /// Events routed past the services, in engine order, for the driver.
     events: VecDeque<Event>,
+    /// Delivered messages with no known service byte (counted, dropped).
+    unknown_service: u64,
 }
 
 impl Node {
@@ -49,37 +58,127 @@ impl Node {
         seed: u64,
         now: Instant,
     ) -> Result<Node, NodeError> {
+        Node::with_cpg(node_id, config, CpgConfig::default(), persisted, seed, now)
+    }
+
+    /// [`Node::new`] with the group service's limits; the engine's `message_size_max` grows to
+    /// carry the largest group message with its envelope.
+    pub fn with_cpg(
+        node_id: NodeId,
+        mut config: TotemConfig,
+        cpg_config: CpgConfig,
+        persisted: PersistedState,
+        seed: u64,
+        now: Instant,
+    ) -> Result<Node, NodeError> {
+        config.message_size_max = config.message_size_max.max(cpg_config.message_max + ENVELOPE_MAX);
         let srp = Srp::new(node_id, config, persisted, seed, now).map_err(NodeError::Engine)?;
-        let mut node = Node { srp, events: VecDeque::new() };
-        node.route_engine_events();
+        let cpg = CpgService::new(node_id, cpg_config);
+        let mut node = Node { srp, cpg, events: VecDeque::new(), unknown_service: 0 };
+        node.route_engine_events(now);
         Ok(node)
     }
 
     /// Handles one received datagram; malformed or stale input is counted and dropped.
     pub fn handle_datagram(&mut self, now: Instant, datagram: Bytes) {
         self.srp.handle_datagram(now, datagram);
-        self.route_engine_events();
+        self.route_engine_events(now);
     }
 
     /// Handles expired timers; harmless when nothing is due.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.srp.handle_timeout(now);
-        self.route_engine_events();
+        self.route_engine_events(now);
     }
 
     /// Queues an application message for ordered delivery to the ring. Nothing is queued when
     /// it returns an error.
     pub fn submit(&mut self, now: Instant, payload: Bytes, guarantee: Guarantee) -> Result<(), SubmitError> {
-        let result = self.srp.submit(now, payload, guarantee);
-        self.route_engine_events();
+        let mut tagged = BytesMut::with_capacity(payload.len() + 1);
+        tagged.put_u8(RAW_TAG);
+        tagged.put_slice(&payload);
+        let result = self.srp.submit(now, tagged.freeze(), guarantee).map_err(|e| match e {
+            SubmitError::TooLarge { size, max } => SubmitError::TooLarge { size: size - 1, max: max - 1 },
+            e => e,
+        });
+        self.route_engine_events(now);
         result
+    }
+
+    /// A local client connected; `pid` is its process id (from the socket's credentials).
+    pub fn client_connect(&mut self, client: ClientId, pid: u32) {
+        self.cpg.connect(client, pid);
+    }
+
+    /// A local client went away: it leaves its groups with reason `procdown`.
+    pub fn client_disconnect(&mut self, now: Instant, client: ClientId) {
+        self.cpg.disconnect(client);
+        self.route_engine_events(now);
+    }
+
+    /// The client joins `group` (a configuration change follows once it is applied).
+    pub fn cpg_join(
+        &mut self,
+        now: Instant,
+        client: ClientId,
+        group: &GroupName,
+    ) -> Result<(), ServiceError> {
+        let result = self.cpg.join(client, group);
+        self.route_engine_events(now);
+        result
+    }
+
+    /// The client leaves `group`.
+    pub fn cpg_leave(
+        &mut self,
+        now: Instant,
+        client: ClientId,
+        group: &GroupName,
+    ) -> Result<(), ServiceError> {
+        let result = self.cpg.leave(client, group);
+        self.route_engine_events(now);
+        result
+    }
+
+    /// The client sends `data` to `group`.
+    pub fn cpg_mcast(
+        &mut self,
+        now: Instant,
+        client: ClientId,
+        group: &GroupName,
+        guarantee: cpg::Guarantee,
+        data: Bytes,
+    ) -> Result<(), ServiceError> {
+        let result = self.cpg.mcast(client, group, guarantee, data);
+        self.route_engine_events(now);
+        result
+    }
+
+    /// The members of `group`.
+    pub fn cpg_membership(&self, group: &GroupName) -> Vec<MemberId> {
+        self.cpg.membership(group)
+    }
+
+    /// The group service, for inspection (every group and its members, counters).
+    pub fn cpg(&self) -> &CpgService {
+        &self.cpg
+    }
+
+    /// The next event for a local client, in order. Drain after every input.
+    pub fn poll_client_event(&mut self) -> Option<(ClientId, CpgEvent)> {
+        self.cpg.poll_event()
+    }
+
+    /// Delivered messages that carried no known service byte.
+    pub fn unknown_service_messages(&self) -> u64 {
+        self.unknown_service
     }
 
     /// Leaves the ring cleanly (shutdown): the members fail this node at once instead of
     /// waiting for a token timeout. Send the queued transmits, then stop; later input is ignored.
     pub fn leave(&mut self, now: Instant) {
         self.srp.leave(now);
-        self.route_engine_events();
+        self.route_engine_events(now);
     }
 
     /// The next datagram to send. Drain [`Node::poll_event`] first.
@@ -133,10 +232,63 @@ impl Node {
     /// `Transitional` and `Regular` here (extended virtual synchrony holds for this sequence),
     /// update their state, queue messages for their IPC sessions and submit replies to the
     /// engine. `Persist` always goes on to the driver untouched and in order.
-    fn route_engine_events(&mut self) {
-        while let Some(event) = self.srp.poll_event() {
-            self.events.push_back(event);
+    fn route_engine_events(&mut self, now: Instant) {
+        loop {
+            while let Some(event) = self.srp.poll_event() {
+                self.route(event);
+            }
+            if !self.submit_service_messages(now) {
+                break;
+            }
         }
+    }
+
+    fn route(&mut self, event: Event) {
+        match event {
+            Event::Deliver(mut d) => match d.payload.first().copied() {
+                Some(RAW_TAG) => {
+                    d.payload = d.payload.slice(1..);
+                    self.events.push_back(Event::Deliver(d));
+                }
+                Some(SERVICE_TAG) => {
+                    d.payload = d.payload.slice(1..);
+                    self.cpg.handle_delivery(d);
+                }
+                _ => {
+                    self.unknown_service += 1;
+                    tracing::debug!(sender = %d.sender, "message for an unknown service dropped");
+                }
+            },
+            Event::Transitional(c) => {
+                self.cpg.handle_transitional(&c.members);
+                self.events.push_back(Event::Transitional(c));
+            }
+            Event::Regular(c) => {
+                self.cpg.handle_regular(c.ring_id, &c.members);
+                self.events.push_back(Event::Regular(c));
+            }
+            Event::Persist(p) => self.events.push_back(Event::Persist(p)),
+        }
+    }
+
+    /// Hands the group service's messages to the engine while it takes them; whether any was
+    /// taken (the engine may then have events to route).
+    fn submit_service_messages(&mut self, now: Instant) -> bool {
+        let mut any = false;
+        while let Some((payload, guarantee)) = self.cpg.next_submission() {
+            match self.srp.submit(now, payload, guarantee) {
+                Ok(()) => {
+                    self.cpg.submitted();
+                    any = true;
+                }
+                Err(SubmitError::TryAgain) => break,
+                Err(e @ SubmitError::TooLarge { .. }) => {
+                    // `with_cpg` sized the engine for the largest group message: a broken invariant.
+                    panic!("group service message refused by the engine: {e}");
+                }
+            }
+        }
+        any
     }
 }
 
