@@ -1,0 +1,327 @@
+//! The client's side of the socket (feature `tokio`).
+//!
+//! One reader task routes each [`Response`] to the request that waits for it (by id) and each
+//! [`Event`] to a bounded queue the application drains with [`Connection::next_event`]. When
+//! that queue is full the reader stops reading the socket, so a client that does not read its
+//! events slows the daemon's sending to it instead of growing without bound. One writer task
+//! owns the write half, so a request future dropped half-way never leaves half a frame.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::UnixStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::frame::{frame_bytes, FrameDecoder, FRAME_MAX_DEFAULT};
+use crate::handshake::{version_supported, PROTOCOL_VERSION};
+use crate::{
+    ClientFrame, ClientFrameKind, Event, Hello, IpcError, Request, RequestBody, Response, ResponseResult,
+    ServerFrame, ServerFrameKind, Welcome,
+};
+
+/// Default bound of the events read and not yet taken by [`Connection::next_event`].
+pub const EVENT_QUEUE_MAX_DEFAULT: usize = 1024;
+
+/// Frames handed to the writer task and not yet written.
+const WRITE_QUEUE_MAX: usize = 64;
+
+/// Bytes asked of the socket per read.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// How to connect.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectOptions {
+    /// The name the daemon logs for this client.
+    pub client_name: String,
+    /// The largest frame body accepted from the daemon.
+    pub frame_max: usize,
+    /// The bound of unread events; past it the socket is not read.
+    pub event_queue_max: usize,
+}
+
+impl ConnectOptions {
+    /// Default bounds and this client name.
+    pub fn new(client_name: impl Into<String>) -> ConnectOptions {
+        ConnectOptions {
+            client_name: client_name.into(),
+            frame_max: FRAME_MAX_DEFAULT,
+            event_queue_max: EVENT_QUEUE_MAX_DEFAULT,
+        }
+    }
+}
+
+/// Requests sent and not yet answered. Closed once the reader has stopped: no answer can come.
+#[derive(Default)]
+struct Pending {
+    closed: bool,
+    waiting: BTreeMap<u64, oneshot::Sender<Response>>,
+}
+
+/// A connection to the daemon, after a successful handshake.
+///
+/// Every method takes `&self`: requests from several tasks may be in flight at once (share
+/// the connection in an `Arc`). An application that receives events must keep calling
+/// [`next_event`](Self::next_event): while the event queue is full nothing more is read from
+/// the socket, answers to requests included.
+///
+/// ```no_run
+/// # async fn f() -> Result<(), ipc::IpcError> {
+/// use ipc::{Connection, RequestBody, ResponseResult, CpgLocalGet};
+/// let (conn, welcome) = Connection::connect(ipc::socket_path(None), "example").await?;
+/// println!("connected to node {}", welcome.node_id);
+/// if let ResponseResult::LocalNode(n) = conn.request(RequestBody::CpgLocalGet(CpgLocalGet {})).await? {
+///     assert_eq!(n.node_id, welcome.node_id);
+/// }
+/// # Ok(()) }
+/// ```
+pub struct Connection {
+    path: PathBuf,
+    welcome: Welcome,
+    next_id: AtomicU64,
+    pending: Arc<Mutex<Pending>>,
+    writes: mpsc::Sender<Bytes>,
+    events: tokio::sync::Mutex<mpsc::Receiver<Event>>,
+    tasks: [JoinHandle<()>; 2],
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("path", &self.path)
+            .field("welcome", &self.welcome)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Connection {
+    /// Connects to the daemon's socket at `path` and does the handshake.
+    ///
+    /// Fails with [`IpcError::Connect`] when nothing listens there ("cannot connect to totemd
+    /// at PATH: No such file or directory (is totemd running?)"), [`IpcError::Refused`] when
+    /// the daemon refuses (another protocol version, ...), [`IpcError::Version`] when it
+    /// accepts with a version this client does not speak.
+    pub async fn connect(
+        path: impl AsRef<Path>,
+        client_name: &str,
+    ) -> Result<(Connection, Welcome), IpcError> {
+        Connection::connect_with(path, ConnectOptions::new(client_name)).await
+    }
+
+    /// [`connect`](Self::connect) with explicit bounds.
+    pub async fn connect_with(
+        path: impl AsRef<Path>,
+        options: ConnectOptions,
+    ) -> Result<(Connection, Welcome), IpcError> {
+        let path = path.as_ref().to_path_buf();
+        let stream = UnixStream::connect(&path)
+            .await
+            .map_err(|source| IpcError::Connect { path: path.clone(), source })?;
+        let (mut rd, mut wr) = stream.into_split();
+        let hello = Hello { protocol_version: PROTOCOL_VERSION, client_name: options.client_name };
+        wr.write_all(&frame_bytes(&ClientFrame::from(ClientFrameKind::Hello(hello)))).await?;
+        let mut decoder = FrameDecoder::new(options.frame_max);
+        let welcome = handshake_reply(&mut rd, &mut decoder).await?;
+
+        let pending = Arc::new(Mutex::new(Pending::default()));
+        let (events_tx, events_rx) = mpsc::channel(options.event_queue_max.max(1));
+        let (writes_tx, writes_rx) = mpsc::channel(WRITE_QUEUE_MAX);
+        let reader = tokio::spawn(read_loop(rd, decoder, pending.clone(), events_tx));
+        let writer = tokio::spawn(write_loop(wr, writes_rx));
+        let conn = Connection {
+            path,
+            welcome: welcome.clone(),
+            next_id: AtomicU64::new(1),
+            pending,
+            writes: writes_tx,
+            events: tokio::sync::Mutex::new(events_rx),
+            tasks: [reader, writer],
+        };
+        Ok((conn, welcome))
+    }
+
+    /// The daemon's `Welcome`.
+    pub fn welcome(&self) -> &Welcome {
+        &self.welcome
+    }
+
+    /// The socket connected to.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether the connection has closed (no answer or event can come any more; queued events
+    /// can still be read).
+    pub fn is_closed(&self) -> bool {
+        self.pending.lock().expect("pending lock").closed
+    }
+
+    /// Sends a request and waits for its answer. A daemon's error answer is
+    /// [`IpcError::Daemon`] (the request changed nothing); a closed connection is
+    /// [`IpcError::Closed`].
+    pub async fn request(&self, body: RequestBody) -> Result<ResponseResult, IpcError> {
+        let response = self.call(body).await?;
+        match response.result {
+            Some(ResponseResult::Error(e)) => {
+                Err(IpcError::Daemon { code: e.error_code(), message: e.message })
+            }
+            Some(result) => Ok(result),
+            None => Err(IpcError::UnexpectedReply("a response without a result".into())),
+        }
+    }
+
+    /// The next event, in the daemon's order; `None` once the connection has closed and every
+    /// event read before has been taken.
+    pub async fn next_event(&self) -> Option<Event> {
+        self.events.lock().await.recv().await
+    }
+
+    /// The next event if one is already queued (`None` also while another task is waiting in
+    /// [`next_event`](Self::next_event)).
+    pub fn try_next_event(&self) -> Option<Event> {
+        self.events.try_lock().ok()?.try_recv().ok()
+    }
+
+    async fn call(&self, body: RequestBody) -> Result<Response, IpcError> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        let _waiting = {
+            let mut pending = self.pending.lock().expect("pending lock");
+            if pending.closed {
+                return Err(IpcError::Closed);
+            }
+            pending.waiting.insert(id, tx);
+            Waiting { pending: &self.pending, id }
+        };
+        let request = Request { id, body: Some(body) };
+        let frame = frame_bytes(&ClientFrame::from(ClientFrameKind::Request(request)));
+        self.writes.send(frame).await.map_err(|_| IpcError::Closed)?;
+        rx.await.map_err(|_| IpcError::Closed)
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Forgets a request's waiter when its future ends, answered or not (dropped half-way).
+struct Waiting<'a> {
+    pending: &'a Mutex<Pending>,
+    id: u64,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut pending) = self.pending.lock() {
+            pending.waiting.remove(&self.id);
+        }
+    }
+}
+
+/// Reads until the daemon's answer to `Hello`.
+async fn handshake_reply(rd: &mut OwnedReadHalf, decoder: &mut FrameDecoder) -> Result<Welcome, IpcError> {
+    let mut buf = vec![0; READ_CHUNK];
+    loop {
+        if let Some(frame) = decoder.next_frame::<ServerFrame>()? {
+            return match frame.kind {
+                Some(ServerFrameKind::Welcome(w)) if version_supported(w.protocol_version) => Ok(w),
+                Some(ServerFrameKind::Welcome(w)) => {
+                    Err(IpcError::Version { daemon_version: w.protocol_version })
+                }
+                Some(ServerFrameKind::Refused(r)) => {
+                    Err(IpcError::Refused { code: r.error_code(), message: r.message })
+                }
+                _ => Err(IpcError::UnexpectedReply("the handshake's answer is not a Welcome".into())),
+            };
+        }
+        let n = rd.read(&mut buf).await?;
+        if n == 0 {
+            return Err(IpcError::Closed);
+        }
+        decoder.push(&buf[..n]);
+    }
+}
+
+async fn write_loop(mut wr: OwnedWriteHalf, mut frames: mpsc::Receiver<Bytes>) {
+    while let Some(frame) = frames.recv().await {
+        if let Err(e) = wr.write_all(&frame).await {
+            tracing::debug!("totemd connection: write failed: {e}");
+            return;
+        }
+    }
+}
+
+async fn read_loop(
+    mut rd: OwnedReadHalf,
+    mut decoder: FrameDecoder,
+    pending: Arc<Mutex<Pending>>,
+    events: mpsc::Sender<Event>,
+) {
+    let mut buf = vec![0; READ_CHUNK];
+    'read: loop {
+        loop {
+            match decoder.next_frame::<ServerFrame>() {
+                Ok(Some(frame)) => {
+                    if !route(frame, &pending, &events).await {
+                        break 'read;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!("totemd connection: {e}");
+                    break 'read;
+                }
+            }
+        }
+        match rd.read(&mut buf).await {
+            Ok(0) => break,
+            Ok(n) => decoder.push(&buf[..n]),
+            Err(e) => {
+                tracing::debug!("totemd connection: read failed: {e}");
+                break;
+            }
+        }
+    }
+    let mut pending = pending.lock().expect("pending lock");
+    pending.closed = true;
+    // Dropping the senders wakes every waiting request with `Closed`.
+    pending.waiting.clear();
+}
+
+/// Hands one frame to its reader; false when the connection must stop.
+async fn route(frame: ServerFrame, pending: &Mutex<Pending>, events: &mpsc::Sender<Event>) -> bool {
+    match frame.kind {
+        Some(ServerFrameKind::Response(r)) => {
+            if r.id == 0 {
+                if let Some(ResponseResult::Error(e)) = &r.result {
+                    tracing::warn!("totemd closed the connection: {} ({})", e.message, e.error_code());
+                }
+                return false;
+            }
+            let waiter = pending.lock().expect("pending lock").waiting.remove(&r.id);
+            match waiter {
+                Some(tx) => {
+                    let _ = tx.send(r);
+                }
+                None => tracing::debug!("totemd connection: answer to unknown request {}", r.id),
+            }
+            true
+        }
+        Some(ServerFrameKind::Event(e)) => events.send(e).await.is_ok(),
+        // An event kind from a newer daemon: nothing to route.
+        None => true,
+        Some(other) => {
+            tracing::warn!("totemd connection: unexpected frame after the handshake: {other:?}");
+            false
+        }
+    }
+}

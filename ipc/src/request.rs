@@ -1,0 +1,123 @@
+//! A client's request: an id the response echoes, and one body.
+
+use bytes::Bytes;
+use prost::Message;
+
+/// Ordering asked for a multicast (corosync's `CPG_TYPE_AGREED` / `CPG_TYPE_SAFE`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
+#[repr(i32)]
+pub enum Guarantee {
+    /// The same total order at every member.
+    Agreed = 0,
+    /// Agreed, and delivered only once every node of the ring holds it.
+    Safe = 1,
+}
+
+/// A request. The daemon answers every request with exactly one
+/// [`Response`](crate::Response) carrying the same `id`.
+#[derive(Clone, PartialEq, Message)]
+pub struct Request {
+    /// Chosen by the client; echoed in the response. Clients start at 1: the daemon reports
+    /// a connection-level error (a malformed frame) with id 0.
+    #[prost(uint64, tag = "1")]
+    pub id: u64,
+    /// What is asked. Absent when the client sent a kind this build does not know: the
+    /// daemon answers [`ErrorCode::NotSupported`](crate::ErrorCode::NotSupported).
+    #[prost(oneof = "RequestBody", tags = "2, 3, 4, 5, 6, 7, 8")]
+    pub body: Option<RequestBody>,
+}
+
+/// What a request asks.
+#[derive(Clone, PartialEq, prost::Oneof)]
+pub enum RequestBody {
+    /// Join a group (corosync's `cpg_join`).
+    #[prost(message, tag = "2")]
+    CpgJoin(CpgJoin),
+    /// Leave a group (`cpg_leave`).
+    #[prost(message, tag = "3")]
+    CpgLeave(CpgLeave),
+    /// Multicast to a group this connection joined (`cpg_mcast_joined`).
+    #[prost(message, tag = "4")]
+    CpgMcast(CpgMcast),
+    /// A group's members (`cpg_membership_get`).
+    #[prost(message, tag = "5")]
+    CpgMembership(CpgMembership),
+    /// This node's id (`cpg_local_get`).
+    #[prost(message, tag = "6")]
+    CpgLocalGet(CpgLocalGet),
+    /// Every group, or one, with its members (`cpg_iteration_*`).
+    #[prost(message, tag = "7")]
+    CpgIterate(CpgIterate),
+    /// The daemon's ring, members and links.
+    #[prost(message, tag = "8")]
+    Status(StatusRequest),
+}
+
+/// Join a group.
+#[derive(Clone, PartialEq, Eq, Message)]
+pub struct CpgJoin {
+    /// The group's name (1 to 128 bytes).
+    #[prost(bytes = "bytes", tag = "1")]
+    pub group: Bytes,
+}
+
+/// Leave a group.
+#[derive(Clone, PartialEq, Eq, Message)]
+pub struct CpgLeave {
+    /// The group's name.
+    #[prost(bytes = "bytes", tag = "1")]
+    pub group: Bytes,
+}
+
+/// Multicast a message to a group.
+#[derive(Clone, PartialEq, Eq, Message)]
+pub struct CpgMcast {
+    /// The group's name.
+    #[prost(bytes = "bytes", tag = "1")]
+    pub group: Bytes,
+    /// The ordering ([`Guarantee`]).
+    #[prost(enumeration = "Guarantee", tag = "2")]
+    pub guarantee: i32,
+    /// The message, at most the `Welcome`'s `message_max` bytes.
+    #[prost(bytes = "bytes", tag = "3")]
+    pub data: Bytes,
+}
+
+/// Ask for a group's members.
+#[derive(Clone, PartialEq, Eq, Message)]
+pub struct CpgMembership {
+    /// The group's name.
+    #[prost(bytes = "bytes", tag = "1")]
+    pub group: Bytes,
+}
+
+/// Ask for this node's id.
+#[derive(Clone, PartialEq, Eq, Message)]
+pub struct CpgLocalGet {}
+
+/// Ask for groups and their members.
+#[derive(Clone, PartialEq, Eq, Message)]
+pub struct CpgIterate {
+    /// One group, or every group when absent.
+    #[prost(bytes = "bytes", optional, tag = "1")]
+    pub group: Option<Bytes>,
+}
+
+/// Ask for the daemon's status.
+#[derive(Clone, PartialEq, Eq, Message)]
+pub struct StatusRequest {}
+
+impl RequestBody {
+    /// A short name for logs (`cpg_join`, `cpg_mcast`, ...).
+    pub fn name(&self) -> &'static str {
+        match self {
+            RequestBody::CpgJoin(_) => "cpg_join",
+            RequestBody::CpgLeave(_) => "cpg_leave",
+            RequestBody::CpgMcast(_) => "cpg_mcast",
+            RequestBody::CpgMembership(_) => "cpg_membership",
+            RequestBody::CpgLocalGet(_) => "cpg_local_get",
+            RequestBody::CpgIterate(_) => "cpg_iterate",
+            RequestBody::Status(_) => "status",
+        }
+    }
+}
