@@ -140,6 +140,7 @@ const SYSTEM: &[&str] = &[
     "move_to_root_cgroup",
     "allow_knet_handle_fallback",
     "state_dir",
+    "ipc_socket",
 ];
 
 const NOZZLE: &[&str] = &["name", "ipaddr", "ipprefix", "macaddr"];

@@ -91,6 +91,7 @@ impl FileConfig {
         settings.crypto = crypto(&mut r);
         settings.logging = logging(&mut r);
         settings.uidgid = uidgid(&parsed);
+        settings.ipc_socket = r.text("system.ipc_socket", "a socket file path").map(PathBuf::from);
         let state_dir = system(&mut r);
         other_sections(&mut r);
 

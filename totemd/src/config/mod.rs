@@ -183,6 +183,14 @@ impl DaemonConfig {
         all.map(|(id, addr)| (id, vec![(LinkId(0), addr)])).collect()
     }
 
+    /// The local API's Unix socket: `TOTEMD_SOCKET` from the environment (`env`), else the
+    /// file's `system.ipc_socket`, else `totemd.sock` in the state directory.
+    pub fn ipc_socket(&self, env: Option<PathBuf>) -> PathBuf {
+        env.filter(|p| !p.as_os_str().is_empty())
+            .or_else(|| self.cluster.ipc_socket.clone())
+            .unwrap_or_else(|| self.state_dir.join(ipc::SOCKET_FILE))
+    }
+
     /// This node's `(link, address)` list: one UDP socket is bound to each.
     pub fn local_links(&self) -> Vec<(LinkId, SocketAddr)> {
         self.link_table().remove(&self.node_id).unwrap_or_else(|| vec![(LinkId(0), self.bind)])

@@ -45,6 +45,8 @@ pub struct ClusterSettings {
     pub logging: LoggingSettings,
     /// `uidgid`: who besides root may use the local API.
     pub uidgid: Vec<UidGid>,
+    /// `system.ipc_socket`: the local API's socket, if set.
+    pub ipc_socket: Option<PathBuf>,
 }
 
 impl Default for ClusterSettings {
@@ -63,6 +65,7 @@ impl Default for ClusterSettings {
             crypto: CryptoSettings::default(),
             logging: LoggingSettings::default(),
             uidgid: Vec::new(),
+            ipc_socket: None,
         }
     }
 }

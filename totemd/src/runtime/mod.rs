@@ -20,6 +20,7 @@
 //! crypto, then the node. The loop sleeps until the earlier of the node's and the links'
 //! deadlines; link up/down changes are logged at info.
 
+pub mod api;
 pub mod crypto;
 pub mod notify;
 mod os;
@@ -29,9 +30,11 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use bytes::Bytes;
+use cpg::service::ClientId;
 use tokio::net::UdpSocket;
 use tokio::signal::unix::{signal, SignalKind};
 use totem::{Destination, Event, NodeId, PersistedState, RingId, SrpState, Transmit};
@@ -41,6 +44,7 @@ use crate::crypto::PacketCrypto;
 use crate::links::{LinkEvent, LinkId, LinkStatus, LinkTransmit, Links, LinksError};
 use crate::node::{Node, NodeError};
 use crate::state::{StateDir, StateError};
+use api::{ClientInput, IpcServer, IpcSetupError};
 
 pub use crypto::CryptoError;
 pub use os::{seed, unix_seconds, Clock};
@@ -69,6 +73,9 @@ pub enum RuntimeError {
     /// A ring seq could not be stored: the daemon stops rather than send without it.
     #[error(transparent)]
     State(#[from] StateError),
+    /// The local API's socket could not be set up.
+    #[error(transparent)]
+    Ipc(#[from] IpcSetupError),
 }
 
 /// Why the loop ended.
@@ -260,9 +267,18 @@ pub async fn drive(
         );
     }
     let node = Node::new(config.node_id, totem, persisted, seed, clock.now())?;
+    let socket_path = config.ipc_socket(std::env::var_os(ipc::SOCKET_ENV).map(PathBuf::from));
+    let session_config = ipc::SessionConfig::new(
+        config.node_id.0,
+        u32::try_from(node.cpg().config().message_max).unwrap_or(u32::MAX),
+    );
+    let access = api::Access::from_config(&config.cluster.uidgid);
+    let ipc = IpcServer::bind(&socket_path, access, session_config)?;
+    tracing::info!("local API on {}", ipc.path().display());
     let epoch_stored = crypto.epoch();
     let mut driver = Driver {
         node,
+        ipc,
         sockets,
         links,
         peers: config.link_table().into_keys().filter(|&id| id != config.node_id).collect(),
@@ -284,6 +300,7 @@ pub async fn drive(
             (a, b) => a.or(b),
         };
         let timer = deadline.map(|at| clock.to_tokio(at));
+        let (listener, client_input) = driver.ipc.io();
         let input = tokio::select! {
             biased;
             _ = sigterm.recv() => Input::Stop(StopReason::Terminate),
@@ -293,6 +310,8 @@ pub async fn drive(
             // The timer before the socket: a steady stream of datagrams must not starve it.
             _ = sleep_until(timer) => Input::Timeout,
             received = recv_any(&driver.sockets, &mut buf) => Input::Received(received),
+            accepted = listener.accept() => Input::Accepted(accepted.map(|(stream, _)| stream)),
+            Some(input) = client_input.recv() => Input::Client(input),
         };
         match input {
             Input::Stop(reason) => break reason,
@@ -314,6 +333,14 @@ pub async fn drive(
                 driver.links.handle_timeout(now);
                 driver.node.handle_timeout(now);
             }
+            Input::Accepted(Ok(stream)) => {
+                if let Some((client, pid)) = driver.ipc.admit(stream) {
+                    driver.node.client_connect(client, pid);
+                }
+            }
+            Input::Accepted(Err(e)) => tracing::warn!("IPC accept failed: {e}"),
+            Input::Client(ClientInput::Bytes(client, bytes)) => driver.client_bytes(client, &bytes),
+            Input::Client(ClientInput::Closed(client)) => driver.drop_client(client, "closed its connection"),
         }
     };
     tracing::info!("stopping: {reason}; leaving the ring");
@@ -332,6 +359,8 @@ enum Input {
     Hangup,
     Received(io::Result<(LinkId, usize, SocketAddr)>),
     Timeout,
+    Accepted(io::Result<tokio::net::UnixStream>),
+    Client(ClientInput),
 }
 
 /// Bytes the link layer puts in front of every Totem packet (its data frame kind byte).
@@ -369,6 +398,8 @@ async fn sleep_until(at: Option<tokio::time::Instant>) {
 /// The state the loop owns besides its buffers.
 struct Driver<'a> {
     node: Node,
+    /// The local API: its socket and clients.
+    ipc: IpcServer,
     /// One socket per local link, by link number.
     sockets: Vec<(LinkId, UdpSocket)>,
     links: Links,
@@ -390,11 +421,16 @@ impl Driver<'_> {
     /// Drains every output: events first (storing `Persist`), then transmits; then the link
     /// layer's events and heartbeats.
     async fn flush(&mut self) -> Result<(), RuntimeError> {
-        while let Some(event) = self.node.poll_event() {
-            self.on_event(event)?;
-        }
-        while let Some(transmit) = self.node.poll_transmit() {
-            self.send(transmit).await?;
+        loop {
+            while let Some(event) = self.node.poll_event() {
+                self.on_event(event)?;
+            }
+            while let Some(transmit) = self.node.poll_transmit() {
+                self.send(transmit).await?;
+            }
+            if !self.flush_clients() {
+                break;
+            }
         }
         while let Some(event) = self.links.poll_event() {
             match event {
@@ -527,6 +563,85 @@ impl Driver<'_> {
                 }
             }
         }
+    }
+
+    /// Bytes from a client: requests are applied to the node and answered; a client that
+    /// breaks the protocol is told why and dropped.
+    fn client_bytes(&mut self, id: ClientId, bytes: &[u8]) {
+        let now = self.clock.now();
+        let Some(client) = self.ipc.clients.get_mut(&id) else { return };
+        client.session.handle_bytes(bytes);
+        loop {
+            let Some(client) = self.ipc.clients.get_mut(&id) else { return };
+            match client.session.poll_input() {
+                Ok(None) => break,
+                Ok(Some(ipc::SessionInput::Opened { client_name, protocol_version })) => {
+                    tracing::debug!(client = id.0, pid = client.pid, uid = client.uid, %client_name, protocol_version, "IPC client said hello");
+                }
+                Ok(Some(ipc::SessionInput::Request(request))) => {
+                    let Some(body) = request.body else { continue };
+                    let links = self.links.status();
+                    let source = api::StatusSource {
+                        links: &links,
+                        backlog: client.backlog(),
+                        backlog_soft: api::CLIENT_BACKLOG_SOFT,
+                    };
+                    let response = api::handle_request(&mut self.node, now, id, request.id, body, &source);
+                    if let Some(client) = self.ipc.clients.get_mut(&id) {
+                        client.session.send_response(response);
+                    }
+                }
+                Err(e) => {
+                    let pid = client.pid;
+                    tracing::warn!(client = id.0, pid, "IPC client dropped: {e}");
+                    return self.drop_client(id, "broke the protocol");
+                }
+            }
+        }
+    }
+
+    /// The client is gone (or dropped): its groups see it leave with reason `procdown`.
+    fn drop_client(&mut self, id: ClientId, why: &str) {
+        if let Some(client) = self.ipc.clients.get(&id) {
+            tracing::debug!(client = id.0, pid = client.pid, "IPC client {why}");
+        }
+        self.ipc.drop_client(id);
+        self.node.client_disconnect(self.clock.now(), id);
+    }
+
+    /// Gives each local client its events and writes what its session queued. A client whose
+    /// unwritten bytes pass the bound is not reading: it is disconnected.
+    /// Returns whether it disconnected any (their leaves may have queued more output).
+    fn flush_clients(&mut self) -> bool {
+        let mut slow = Vec::new();
+        while let Some((id, event)) = self.node.poll_client_event() {
+            let Some(client) = self.ipc.clients.get_mut(&id) else { continue };
+            if client.backlog() > api::CLIENT_BACKLOG_MAX {
+                if !slow.contains(&id) {
+                    slow.push(id);
+                }
+                continue;
+            }
+            if let Err(e) = client.session.send_event(api::event_to_wire(event)) {
+                tracing::debug!(client = id.0, "event not queued: {e}");
+            }
+            client.flush();
+        }
+        for client in self.ipc.clients.values_mut() {
+            client.flush();
+        }
+        for &id in &slow {
+            if let Some(client) = self.ipc.clients.get(&id) {
+                tracing::warn!(
+                    client = id.0,
+                    pid = client.pid,
+                    "IPC client not reading its events ({} bytes unread): disconnected",
+                    client.backlog()
+                );
+            }
+            self.drop_client(id, "was too slow");
+        }
+        !slow.is_empty()
     }
 
     fn summary(&self, reason: StopReason) -> Summary {

@@ -1,0 +1,235 @@
+//! The local API's socket: who may connect, one reader and one writer task per client, and
+//! each client's [`ServerSession`] kept by the driver loop.
+//!
+//! The reader tasks share one bounded channel to the loop, so a flood of requests slows only
+//! the reading, never the loop's memory. Bytes for a client go to its writer task; the loop
+//! counts what the writer has not yet written. A client whose count passes
+//! [`CLIENT_BACKLOG_SOFT`] gets `TryAgain` for its own sends; one that passes
+//! [`CLIENT_BACKLOG_MAX`] is not reading its events and is disconnected (its groups see it
+//! leave with reason `procdown`), as libqb does with a full dispatch queue. Other clients
+//! never wait for a slow one.
+
+mod access;
+mod requests;
+
+use std::collections::BTreeMap;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use cpg::service::ClientId;
+use ipc::{ServerFrame, ServerFrameKind, ServerSession, SessionConfig};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+pub use access::Access;
+pub(super) use requests::{event_to_wire, handle_request, StatusSource};
+
+/// Unsent bytes past which a client's own sends get `TryAgain`.
+pub const CLIENT_BACKLOG_SOFT: usize = 8 << 20;
+/// Unsent bytes past which a client is disconnected as not reading.
+pub const CLIENT_BACKLOG_MAX: usize = 32 << 20;
+/// Bytes one read of a client socket takes at most.
+const READ_CHUNK: usize = 64 << 10;
+/// Chunks read from all clients waiting for the loop.
+const INPUT_QUEUE: usize = 256;
+
+/// Why the socket could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum IpcSetupError {
+    /// Another daemon answers on the socket.
+    #[error("{0}: another daemon is listening on this socket")]
+    InUse(PathBuf),
+    /// The socket could not be created.
+    #[error("cannot create the IPC socket {path}: {source}")]
+    Bind {
+        /// The socket path.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+}
+
+/// What a reader task tells the loop.
+pub(super) enum ClientInput {
+    /// Bytes read.
+    Bytes(ClientId, Bytes),
+    /// The client closed its end, or reading failed.
+    Closed(ClientId),
+}
+
+/// One connected client.
+pub(super) struct Client {
+    pub(super) session: ServerSession,
+    pub(super) pid: u32,
+    pub(super) uid: u32,
+    /// Bytes handed to the writer and not yet written.
+    unsent: Arc<AtomicUsize>,
+    out: mpsc::UnboundedSender<Bytes>,
+    reader: JoinHandle<()>,
+}
+
+impl Client {
+    /// Bytes queued for this client and not yet written to its socket.
+    pub(super) fn backlog(&self) -> usize {
+        self.unsent.load(Ordering::Relaxed) + self.session.pending_transmit()
+    }
+
+    /// Hands everything the session queued to the writer task.
+    pub(super) fn flush(&mut self) {
+        while let Some(bytes) = self.session.poll_transmit() {
+            self.unsent.fetch_add(bytes.len(), Ordering::Relaxed);
+            // A writer that has stopped (socket gone) is noticed by the reader; nothing to do.
+            let _ = self.out.send(bytes);
+        }
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        // The writer task flushes what it has, then ends when `out` is dropped.
+        self.reader.abort();
+    }
+}
+
+/// The listening socket and the clients.
+pub(super) struct IpcServer {
+    listener: UnixListener,
+    path: PathBuf,
+    access: Access,
+    session_config: SessionConfig,
+    next_id: u64,
+    pub(super) clients: BTreeMap<ClientId, Client>,
+    input_tx: mpsc::Sender<ClientInput>,
+    input_rx: mpsc::Receiver<ClientInput>,
+}
+
+impl IpcServer {
+    /// Creates the socket at `path` (replacing a stale one), with mode 0600 when only root and
+    /// this daemon's user may connect, 0666 when `access` grants others (it checks each peer).
+    pub(super) fn bind(
+        path: &Path,
+        access: Access,
+        session_config: SessionConfig,
+    ) -> Result<IpcServer, IpcSetupError> {
+        let bind_err = |source| IpcSetupError::Bind { path: path.to_path_buf(), source };
+        if path.exists() {
+            if std::os::unix::net::UnixStream::connect(path).is_ok() {
+                return Err(IpcSetupError::InUse(path.to_path_buf()));
+            }
+            std::fs::remove_file(path).map_err(bind_err)?;
+        }
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(bind_err)?;
+        }
+        let listener = UnixListener::bind(path).map_err(bind_err)?;
+        let mode = if access.grants_others() { 0o666 } else { 0o600 };
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(bind_err)?;
+        let (input_tx, input_rx) = mpsc::channel(INPUT_QUEUE);
+        Ok(IpcServer {
+            listener,
+            path: path.to_path_buf(),
+            access,
+            session_config,
+            next_id: 1,
+            clients: BTreeMap::new(),
+            input_tx,
+            input_rx,
+        })
+    }
+
+    /// The socket path.
+    pub(super) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The listener and the readers' channel, to wait on both at once.
+    pub(super) fn io(&mut self) -> (&UnixListener, &mut mpsc::Receiver<ClientInput>) {
+        (&self.listener, &mut self.input_rx)
+    }
+
+    /// Takes a new connection: checks the peer's credentials, starts its tasks. Returns the
+    /// new client's id and pid, or `None` when it was refused (told why, and closed).
+    pub(super) fn admit(&mut self, stream: UnixStream) -> Option<(ClientId, u32)> {
+        let cred = match stream.peer_cred() {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!("IPC connection dropped: no peer credentials: {e}");
+                return None;
+            }
+        };
+        let (uid, gid, pid) = (cred.uid(), cred.gid(), cred.pid().unwrap_or(0));
+        let pid = u32::try_from(pid).unwrap_or(0);
+        if let Err(reason) = self.access.check(uid, gid) {
+            tracing::warn!(uid, gid, pid, "IPC connection refused: {reason}");
+            let refused = ServerFrame {
+                kind: Some(ServerFrameKind::Refused(ipc::Refused::new(ipc::ErrorCode::Access, reason))),
+            };
+            let bytes = ipc::frame::frame_bytes(&refused);
+            tokio::spawn(async move {
+                let mut stream = stream;
+                let _ = stream.write_all(&bytes).await;
+                let _ = stream.shutdown().await;
+            });
+            return None;
+        }
+        let id = ClientId(self.next_id);
+        self.next_id += 1;
+        let (read_half, write_half) = stream.into_split();
+        let (out, out_rx) = mpsc::unbounded_channel();
+        let unsent = Arc::new(AtomicUsize::new(0));
+        tokio::spawn(write_loop(write_half, out_rx, unsent.clone()));
+        let reader = tokio::spawn(read_loop(id, read_half, self.input_tx.clone()));
+        let session = ServerSession::new(self.session_config);
+        self.clients.insert(id, Client { session, pid, uid, unsent, out, reader });
+        tracing::debug!(client = id.0, uid, gid, pid, "IPC client connected");
+        Some((id, pid))
+    }
+
+    /// Forgets a client: its reader stops, its writer flushes what is queued, then the socket closes.
+    pub(super) fn drop_client(&mut self, id: ClientId) {
+        if let Some(mut client) = self.clients.remove(&id) {
+            client.flush();
+        }
+    }
+}
+
+impl Drop for IpcServer {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+async fn read_loop(id: ClientId, mut read: tokio::net::unix::OwnedReadHalf, tx: mpsc::Sender<ClientInput>) {
+    let mut buf = vec![0u8; READ_CHUNK];
+    loop {
+        match read.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                if tx.send(ClientInput::Bytes(id, Bytes::copy_from_slice(&buf[..n]))).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+    let _ = tx.send(ClientInput::Closed(id)).await;
+}
+
+async fn write_loop(
+    mut write: tokio::net::unix::OwnedWriteHalf,
+    mut rx: mpsc::UnboundedReceiver<Bytes>,
+    unsent: Arc<AtomicUsize>,
+) {
+    while let Some(bytes) = rx.recv().await {
+        if write.write_all(&bytes).await.is_err() {
+            break;
+        }
+        unsent.fetch_sub(bytes.len(), Ordering::Relaxed);
+    }
+    let _ = write.shutdown().await;
+}

@@ -1,0 +1,152 @@
+//! A client's request applied to the node, and the node's client events in wire form.
+
+use bytes::Bytes;
+use cpg::service::{ClientId, ServiceError};
+use cpg::{Change, CpgEvent, GroupName, MemberId};
+use ipc::{
+    CpgConfchg, CpgDeliver, ErrorCode, Event, EventKind, GroupInfo, Groups, LinkInfo, LocalNode, Member,
+    Members, RequestBody, Response, ResponseResult, StatusReply, TotemConfchg,
+};
+use totem::{Instant, SrpState};
+
+use crate::links::LinkStatus;
+use crate::node::Node;
+
+/// What a status request reports besides the node's own state.
+pub(in crate::runtime) struct StatusSource<'a> {
+    /// Every link to every peer.
+    pub(in crate::runtime) links: &'a [LinkStatus],
+    /// Bytes queued for this client and not yet written (its sends get `TryAgain` when high).
+    pub(in crate::runtime) backlog: usize,
+    /// The backlog past which sends get `TryAgain`.
+    pub(in crate::runtime) backlog_soft: usize,
+}
+
+/// Applies one request of `client` to the node and says what to answer.
+pub(in crate::runtime) fn handle_request(
+    node: &mut Node,
+    now: Instant,
+    client: ClientId,
+    id: u64,
+    body: RequestBody,
+    source: &StatusSource<'_>,
+) -> Response {
+    let result = match body {
+        RequestBody::CpgJoin(r) => group(r.group).and_then(|g| service(node.cpg_join(now, client, &g))),
+        RequestBody::CpgLeave(r) => group(r.group).and_then(|g| service(node.cpg_leave(now, client, &g))),
+        RequestBody::CpgMcast(r) => {
+            if source.backlog > source.backlog_soft {
+                // Its own events are piling up: it must read before it sends more.
+                Err((ErrorCode::TryAgain, format!("{} bytes of events unread, try again", source.backlog)))
+            } else {
+                let guarantee = match ipc::Guarantee::try_from(r.guarantee) {
+                    Ok(ipc::Guarantee::Safe) => cpg::Guarantee::Safe,
+                    _ => cpg::Guarantee::Agreed,
+                };
+                group(r.group).and_then(|g| service(node.cpg_mcast(now, client, &g, guarantee, r.data)))
+            }
+        }
+        RequestBody::CpgMembership(r) => group(r.group)
+            .map(|g| ResponseResult::Members(Members { members: wire_members(&node.cpg_membership(&g)) })),
+        RequestBody::CpgLocalGet(_) => Ok(ResponseResult::LocalNode(LocalNode { node_id: node.node_id().0 })),
+        RequestBody::CpgIterate(r) => {
+            let only = r.group.map(group).transpose();
+            only.map(|only| {
+                let groups = node
+                    .cpg()
+                    .groups()
+                    .filter(|(name, _)| only.as_ref().is_none_or(|o| o == *name))
+                    .map(|(name, members)| GroupInfo {
+                        name: Bytes::copy_from_slice(name.as_bytes()),
+                        members: members.iter().map(|&m| wire_member(m, 0)).collect(),
+                    })
+                    .collect();
+                ResponseResult::Groups(Groups { groups })
+            })
+        }
+        RequestBody::Status(_) => Ok(ResponseResult::Status(status(node, source.links))),
+    };
+    match result {
+        Ok(result) => Response::new(id, result),
+        Err((code, message)) => Response::error(id, code, message),
+    }
+}
+
+fn status(node: &Node, links: &[LinkStatus]) -> StatusReply {
+    let ring = node.ring_id();
+    StatusReply {
+        node_id: node.node_id().0,
+        ring_rep: ring.representative.0,
+        ring_seq: ring.seq,
+        members: node.members().iter().map(|n| n.0).collect(),
+        state: match node.state() {
+            SrpState::Operational => "operational",
+            SrpState::Gather => "gather",
+            SrpState::Commit => "commit",
+            SrpState::Recovery => "recovery",
+        }
+        .to_string(),
+        links: links
+            .iter()
+            .map(|l| LinkInfo { node_id: l.node.0, link: u32::from(l.link.0), up: l.up })
+            .collect(),
+    }
+}
+
+type Answer = Result<ResponseResult, (ErrorCode, String)>;
+
+fn group(name: Bytes) -> Result<GroupName, (ErrorCode, String)> {
+    GroupName::new(name.to_vec()).map_err(|e| (ErrorCode::InvalidArgument, e.to_string()))
+}
+
+fn service(result: Result<(), ServiceError>) -> Answer {
+    result.map(|()| ResponseResult::Ok(ipc::OkReply {})).map_err(|e| {
+        let code = match e {
+            ServiceError::UnknownClient => ErrorCode::Unknown,
+            ServiceError::Exist => ErrorCode::Exist,
+            ServiceError::NotExist => ErrorCode::NotExist,
+            ServiceError::TryAgain => ErrorCode::TryAgain,
+            ServiceError::TooLarge { .. } => ErrorCode::TooLarge,
+        };
+        (code, e.to_string())
+    })
+}
+
+fn wire_member(m: MemberId, reason: u32) -> Member {
+    Member { node_id: m.node_id, pid: m.pid, reason }
+}
+
+fn wire_members(members: &[MemberId]) -> Vec<Member> {
+    members.iter().map(|&m| wire_member(m, 0)).collect()
+}
+
+fn wire_changes(changes: &[Change]) -> Vec<Member> {
+    changes.iter().map(|c| wire_member(c.member, c.reason.as_u32())).collect()
+}
+
+/// A client event as the wire carries it.
+pub(in crate::runtime) fn event_to_wire(event: CpgEvent) -> Event {
+    Event::new(match event {
+        CpgEvent::Deliver(m) => EventKind::CpgDeliver(CpgDeliver {
+            group: Bytes::copy_from_slice(m.group.as_bytes()),
+            node_id: m.sender.node_id,
+            pid: m.sender.pid,
+            guarantee: match m.guarantee {
+                cpg::Guarantee::Agreed => ipc::Guarantee::Agreed,
+                cpg::Guarantee::Safe => ipc::Guarantee::Safe,
+            } as i32,
+            data: m.data,
+        }),
+        CpgEvent::Confchg(c) => EventKind::CpgConfchg(CpgConfchg {
+            group: Bytes::copy_from_slice(c.group.as_bytes()),
+            members: wire_members(&c.members),
+            left: wire_changes(&c.left),
+            joined: wire_changes(&c.joined),
+        }),
+        CpgEvent::Totem(t) => EventKind::TotemConfchg(TotemConfchg {
+            ring_rep: t.ring_representative,
+            ring_seq: t.ring_seq,
+            members: t.members,
+        }),
+    })
+}
