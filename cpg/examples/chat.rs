@@ -25,7 +25,7 @@ async fn main() -> ExitCode {
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let (group, socket) = parse_args()?;
-    let cpg = Cpg::connect(ipc::socket_path(socket.as_deref())).await?;
+    let cpg = Cpg::connect(cpg::client::socket_path(socket.as_deref())).await?;
     cpg.join(&group).await?;
     eprintln!("joined {group} on node {}; type lines to send, Ctrl-D to leave", cpg.local_node_id().await?);
     let mut lines = BufReader::new(tokio::io::stdin()).lines();

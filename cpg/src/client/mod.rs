@@ -39,12 +39,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use ipc::{
-    ConnectOptions, Connection, CpgIterate, CpgJoin, CpgLeave, CpgLocalGet, CpgMcast, CpgMembership,
-    RequestBody, ResponseResult, Welcome,
+    Connection, CpgIterate, CpgJoin, CpgLeave, CpgLocalGet, CpgMcast, CpgMembership, RequestBody,
+    ResponseResult, Welcome,
 };
 
 pub use error::CpgError;
-pub use ipc::IpcError;
+pub use ipc::{socket_path, ConnectOptions, IpcError};
 
 use crate::types::{CpgEvent, GroupName, Guarantee, MemberId};
 
@@ -79,11 +79,11 @@ impl Cpg {
         Cpg::connect_with(path, ConnectOptions::new(program_name())).await
     }
 
-    /// Connects to the daemon's usual socket ([`ipc::socket_path`] without an explicit path:
+    /// Connects to the daemon's usual socket ([`socket_path`] without an explicit path:
     /// `$TOTEMD_SOCKET`, else `/var/lib/totemd/totemd.sock` if it exists, else
     /// `./totemd-state/totemd.sock`).
     pub async fn connect_default() -> Result<Cpg, CpgError> {
-        Cpg::connect(ipc::socket_path(None)).await
+        Cpg::connect(socket_path(None)).await
     }
 
     /// Connects with explicit connection options (client name, bounds).

@@ -1,13 +1,17 @@
 //! `totemctl`: the administration tool of totemd.
 //!
-//! Today it works on configuration files only:
 //! - `totemctl config check FILE`: check a corosync.conf as `totemd --validate` does.
 //! - `totemctl config import FILE [-o OUT]`: convert a cman cluster.conf to corosync.conf.
 //! - `totemctl keygen [PATH]`: write a random authkey, as corosync-keygen does.
+//! - `totemctl cpg list|listen|send`: closed process groups through the daemon's socket
+//!   (see `totemctl/cpg_cmd.rs`).
 //!
 //! Exit status: 0 on success, 2 for an invalid input file, 1 for any other failure
-//! (unreadable input, output not writable).
+//! (unreadable input, output not writable, daemon down or refusing).
 #![forbid(unsafe_code)]
+
+#[path = "totemctl/cpg_cmd.rs"]
+mod cpg_cmd;
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -27,7 +31,10 @@ use totemd::config::{check_and_print, check_text};
     after_help = "Examples:\n  \
         totemctl config check /etc/corosync/corosync.conf\n  \
         totemctl config import /etc/cluster/cluster.conf -o /etc/corosync/corosync.conf\n  \
-        totemctl keygen\n\n\
+        totemctl keygen\n  \
+        totemctl cpg list\n  \
+        totemctl cpg listen mygroup\n  \
+        echo hello | totemctl cpg send mygroup\n\n\
         Exit status: 0 on success, 2 for an invalid input file, 1 for any other failure."
 )]
 struct Args {
@@ -56,6 +63,9 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Closed process groups: list them, listen to one, send to one.
+    #[command(subcommand)]
+    Cpg(cpg_cmd::CpgCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -101,6 +111,7 @@ fn main() -> ExitCode {
             import(&file, output.as_deref(), force)
         }
         Command::Keygen { path, length, force } => keygen(&path, length, force),
+        Command::Cpg(command) => cpg_cmd::run(command),
     }
 }
 
