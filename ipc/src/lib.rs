@@ -12,7 +12,7 @@
 //!    order the daemon delivers them.
 //!
 //! The daemon's side is the sans-IO [`ServerSession`]; the client's side is
-//! [`Connection`] (feature `tokio`). Decoding never panics on any bytes: errors are
+//! `Connection` (feature `tokio`). Decoding never panics on any bytes: errors are
 //! [`FrameError`]s.
 #![forbid(unsafe_code)]
 

@@ -31,6 +31,11 @@ use crate::types::{CpgEvent, GroupName, Guarantee, MemberId};
 /// A blocking handle on closed process groups. It owns a current-thread tokio runtime,
 /// driven only inside its calls: between calls nothing is read from the daemon, which then
 /// holds the events (the daemon's bound applies).
+///
+/// A program that joins a group must read its events between sends
+/// ([`next_event_timeout`](Self::next_event_timeout) with a zero timeout takes what is
+/// queued): its own messages come back to it, and once its event queue is full the answers
+/// to its requests wait behind them.
 #[derive(Debug)]
 pub struct Cpg {
     // Dropped before the runtime that drives it.
