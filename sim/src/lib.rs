@@ -27,9 +27,19 @@
 //! `check_liveness`) and inspection (`violations`, `stats`, `views`, `trace_hash`).
 //! [`scenario::Scenario`] derives a whole run from a seed; [`swarm::run_swarm`] runs many.
 //! [`Mutation`] injects a deliberate delivery bug to prove the checkers catch it.
+//!
+//! # Closed process groups
+//! Every node runs the CPG service ([`totemd::Node`] composes it). With [`CpgLoad`] on (the
+//! swarm turns it on at random), simulated client processes on each node connect, join and
+//! leave groups, send agreed and safe group messages (some larger than the MTU) and exit; a
+//! crash takes a node's clients with it. Tests drive clients directly with `cpg_connect`,
+//! `cpg_join`, `cpg_leave`, `cpg_mcast`, `cpg_disconnect` and read `cpg_events`. Every
+//! client's event stream goes to the checkers of [`check::cpg`], and the liveness phase waits
+//! for the groups to settle.
 #![forbid(unsafe_code)]
 
 pub mod check;
+pub mod clients;
 pub mod cluster;
 pub mod fault;
 pub mod net;
@@ -41,7 +51,8 @@ pub mod swarm;
 pub mod trace;
 pub mod workload;
 
-pub use check::{CheckerKind, Violation};
+pub use check::{CheckerKind, ClientRef, Violation};
+pub use clients::CpgLoad;
 pub use cluster::{Cluster, LivenessReport, Mutation, MutationKind, SimConfig, SimError, SimStats};
 pub use fault::Fault;
 pub use scenario::{RunReport, Scenario, ScenarioOptions};

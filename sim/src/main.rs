@@ -133,11 +133,14 @@ fn main() -> Result<ExitCode> {
             let output = if trace { TraceOutput::Stdout } else { TraceOutput::Off };
             let r = run_seed(seed, &options, output);
             say!(
-                "simulated {:.3} s, {} steps, {} submitted, {} deliveries, {} configurations, {:.2} s wall",
+                "simulated {:.3} s, {} steps, {} submitted, {} deliveries, {} cpg sent, {} cpg deliveries, {} cpg confchgs, {} configurations, {:.2} s wall",
                 r.sim_time.as_secs_f64(),
                 r.steps,
                 r.submitted,
                 r.deliveries,
+                r.cpg_sent,
+                r.cpg_deliveries,
+                r.cpg_confchgs,
                 r.configs,
                 r.wall.as_secs_f64()
             );

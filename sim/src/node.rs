@@ -7,6 +7,8 @@ use bytes::Bytes;
 use totem::{Event, Instant, NodeId, PersistedState};
 use totemd::Node;
 
+use crate::clients::ClientTable;
+
 /// A node's local clock: `local = offset + global × (1 + ppm / 10⁶)`.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct Clock {
@@ -76,6 +78,10 @@ pub(crate) struct SimNode {
     pub timer_key: Option<(u64, u64)>,
     /// Queue key of the next load tick.
     pub load_key: Option<(u64, u64)>,
+    /// Queue key of the next CPG client operation.
+    pub cpg_key: Option<(u64, u64)>,
+    /// The CPG client processes on this host (gone with a crash; the counters survive).
+    pub clients: ClientTable,
     /// The application's message counter (never reset, so ids stay unique across restarts).
     pub next_counter: u64,
     /// Deliveries so far, over all incarnations (for [`crate::cluster::Mutation`]).
@@ -96,6 +102,8 @@ impl SimNode {
             socket: VecDeque::new(),
             timer_key: None,
             load_key: None,
+            cpg_key: None,
+            clients: ClientTable::new(id),
             next_counter: 1,
             deliveries: 0,
             held: None,

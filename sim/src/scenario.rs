@@ -7,6 +7,7 @@ use std::time::Duration;
 use totem::{Instant, NodeId, TotemConfig};
 
 use crate::check::Violation;
+use crate::clients::CpgLoad;
 use crate::cluster::{Cluster, LivenessReport, SimConfig};
 use crate::fault::Fault;
 use crate::net::{Action, Jitter, Latency, LinkConfig, PacketKind, Rule};
@@ -96,6 +97,12 @@ pub struct RunReport {
     pub submitted: u64,
     /// Deliveries summed over nodes.
     pub deliveries: u64,
+    /// Group messages CPG clients sent.
+    pub cpg_sent: u64,
+    /// Group messages delivered to CPG clients, summed over clients.
+    pub cpg_deliveries: u64,
+    /// Group configuration changes told to CPG clients, summed over clients.
+    pub cpg_confchgs: u64,
     /// Regular configurations installed, summed over nodes.
     pub configs: u64,
     /// Events processed.
@@ -177,6 +184,9 @@ impl Scenario {
             sim_time: c.now() - Instant::ZERO,
             submitted: s.submitted,
             deliveries: s.deliveries,
+            cpg_sent: s.cpg_sent,
+            cpg_deliveries: s.cpg_deliveries,
+            cpg_confchgs: s.cpg_confchgs,
             configs: s.regular_configs,
             steps: s.steps,
             liveness,
@@ -198,6 +208,15 @@ impl Scenario {
             c.totem.token, c.totem.consensus, c.totem.netmtu, c.totem.window_size, c.totem.max_messages
         );
         let _ = writeln!(s, "links: {:?}", c.link);
+        let _ = writeln!(
+            s,
+            "cpg: {:.1} client ops/s per node, up to {} clients per node, {} groups, {:.0}% safe, {:.0}% large",
+            c.cpg.ops_per_node,
+            c.cpg.clients_max,
+            c.cpg.groups,
+            c.cpg.messages.safe_fraction * 100.0,
+            c.cpg.messages.large_fraction * 100.0
+        );
         let _ = writeln!(
             s,
             "load: {:.1} msg/s per node, {:.0}% safe, {:.0}% large; drift ±{} ppm; socket buffer {}",
@@ -243,10 +262,24 @@ fn random_config(rng: &mut SimRng) -> SimConfig {
         large_fraction: rng.unit() * 0.2,
         ..LoadConfig::default()
     };
+    let cpg = CpgLoad {
+        ops_per_node: *rng.pick(&[0.0, 2.0, 5.0, 10.0, 20.0]).unwrap_or(&5.0),
+        clients_max: rng.range_inclusive(1, 4) as usize,
+        groups: rng.range_inclusive(1, 3) as usize,
+        disconnect_fraction: rng.unit() * 0.06,
+        membership_fraction: 0.05 + rng.unit() * 0.2,
+        messages: LoadConfig {
+            safe_fraction: rng.unit(),
+            large_fraction: rng.unit() * 0.2,
+            ..LoadConfig::default()
+        },
+        ..CpgLoad::default()
+    };
     SimConfig {
         totem,
         link,
         load,
+        cpg,
         socket_buffer_packets: *rng.pick(&[16, 64, 256]).unwrap_or(&256),
         drift_ppm_max: *rng.pick(&[0, 100, 1000, 10_000]).unwrap_or(&100),
         ..SimConfig::default()

@@ -52,6 +52,12 @@ pub struct SwarmSummary {
     pub submitted: u64,
     /// Deliveries.
     pub deliveries: u64,
+    /// Group messages CPG clients sent.
+    pub cpg_sent: u64,
+    /// Group messages delivered to CPG clients, summed over clients.
+    pub cpg_deliveries: u64,
+    /// Group configuration changes told to CPG clients, summed over clients.
+    pub cpg_confchgs: u64,
     /// Regular configurations installed (summed over nodes).
     pub configs: u64,
     /// Regular configurations installed after a liveness phase had stabilized.
@@ -76,6 +82,9 @@ impl SwarmSummary {
         self.node_seconds += r.node_seconds();
         self.submitted += r.submitted;
         self.deliveries += r.deliveries;
+        self.cpg_sent += r.cpg_sent;
+        self.cpg_deliveries += r.cpg_deliveries;
+        self.cpg_confchgs += r.cpg_confchgs;
         self.configs += r.configs;
         self.configs_after_stable += r.liveness.configs_after_stable;
     }
@@ -92,6 +101,11 @@ impl fmt::Display for SwarmSummary {
         )?;
         writeln!(f, "messages submitted:     {}", self.submitted)?;
         writeln!(f, "messages delivered:     {} (summed over nodes)", self.deliveries)?;
+        writeln!(
+            f,
+            "cpg:                    {} group messages sent, {} delivered, {} confchgs (summed over clients)",
+            self.cpg_sent, self.cpg_deliveries, self.cpg_confchgs
+        )?;
         writeln!(
             f,
             "configurations:         {} (+{} after stabilizing)",
@@ -133,6 +147,9 @@ pub fn run_seed(seed: u64, options: &ScenarioOptions, trace: TraceOutput) -> Run
             sim_time: Duration::ZERO,
             submitted: 0,
             deliveries: 0,
+            cpg_sent: 0,
+            cpg_deliveries: 0,
+            cpg_confchgs: 0,
             configs: 0,
             steps: 0,
             liveness: Default::default(),

@@ -46,6 +46,10 @@ pub enum TraceKind {
     Fault,
     /// A checker reported a violation.
     Violation,
+    /// A CPG client's request (connect, join, leave, send, disconnect).
+    CpgRequest,
+    /// An event told to a CPG client.
+    CpgEvent,
 }
 
 /// Where readable trace lines go.

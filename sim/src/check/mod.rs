@@ -13,8 +13,11 @@
 //! | [`safe`] | a safe delivery in a regular configuration is held by every member |
 //! | [`config`] | members agree on each ring; ring ids of a node strictly increase |
 //! | [`liveness`] | once faults stop, one ring of all live nodes forms and delivers everything |
+//! | [`cpg`] | closed process groups: per-group total order, delivery only to members, group
+//! virtual synchrony, consistent configuration changes, agreement once faults stop |
 
 pub mod config;
+pub mod cpg;
 pub mod evs;
 pub mod integrity;
 pub mod liveness;
@@ -24,6 +27,8 @@ pub mod total_order;
 
 use std::fmt;
 
+use ::cpg::service::ClientId;
+use ::cpg::{CpgEvent, GroupName, MemberId};
 use totem::{Configuration, Delivery, Guarantee, Instant, NodeId, RingId, Seq};
 
 use crate::trace::format_time;
@@ -48,6 +53,16 @@ pub enum CheckerKind {
     Liveness,
     /// The engine panicked or spun without time advancing.
     Engine,
+    /// CPG: one order of each group's messages; no duplicate or phantom group message.
+    CpgOrder,
+    /// CPG: group messages only between a member's own join and leave.
+    CpgMembership,
+    /// CPG: members moving together between two configurations got the same messages.
+    CpgSynchrony,
+    /// CPG: each configuration change follows from the previous one.
+    CpgConfchg,
+    /// CPG: once faults stop, every node agrees on the groups and every member knows it.
+    CpgLiveness,
 }
 
 impl CheckerKind {
@@ -62,6 +77,11 @@ impl CheckerKind {
             CheckerKind::Config => "config",
             CheckerKind::Liveness => "liveness",
             CheckerKind::Engine => "engine",
+            CheckerKind::CpgOrder => "cpg-order",
+            CheckerKind::CpgMembership => "cpg-membership",
+            CheckerKind::CpgSynchrony => "cpg-synchrony",
+            CheckerKind::CpgConfchg => "cpg-confchg",
+            CheckerKind::CpgLiveness => "cpg-liveness",
         }
     }
 }
@@ -168,6 +188,75 @@ pub enum Observation<'a> {
         /// The new incarnation.
         incarnation: u32,
     },
+    /// A CPG client connected to its node.
+    CpgConnect {
+        /// The client.
+        client: ClientRef,
+    },
+    /// A CPG client went away (its process exited; the service sees `procdown`).
+    CpgDisconnect {
+        /// The client.
+        client: ClientRef,
+    },
+    /// The service accepted a client's join.
+    CpgJoin {
+        /// The client.
+        client: ClientRef,
+        /// The group.
+        group: &'a GroupName,
+    },
+    /// The service accepted a client's leave.
+    CpgLeave {
+        /// The client.
+        client: ClientRef,
+        /// The group.
+        group: &'a GroupName,
+    },
+    /// The service accepted a client's group message.
+    CpgSend {
+        /// The sender.
+        client: ClientRef,
+        /// The group.
+        group: &'a GroupName,
+        /// The message.
+        id: MsgId,
+    },
+    /// A client was told something (in the order it was told).
+    CpgEvent {
+        /// The client.
+        client: ClientRef,
+        /// The last regular ring its node had installed when the event came out.
+        ring_id: RingId,
+        /// The event.
+        event: &'a CpgEvent,
+        /// For a message: the id parsed from its data (`None`: not one of ours).
+        id: Option<MsgId>,
+    },
+}
+
+/// A simulated CPG client as the checkers know it. Pids are never reused on a node (see
+/// [`crate::clients`]), so [`ClientRef::member`] names one client for the whole run.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ClientRef {
+    /// Its node.
+    pub node: NodeId,
+    /// Its connection id on that node.
+    pub client: ClientId,
+    /// Its process id.
+    pub pid: u32,
+}
+
+impl ClientRef {
+    /// The client as group member lists name it.
+    pub fn member(self) -> MemberId {
+        MemberId { node_id: self.node.0, pid: self.pid }
+    }
+}
+
+impl fmt::Display for ClientRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "client {}/{}", self.node, self.pid)
+    }
 }
 
 /// A checker: fed every observation in order, it appends what it finds to `out`.
@@ -193,6 +282,8 @@ pub struct Checkers {
     pub config: config::ConfigAgreement,
     /// Liveness probes (messages that every live node must deliver).
     pub liveness: liveness::Probes,
+    /// The closed process group checkers.
+    pub cpg: cpg::CpgCheckers,
 }
 
 impl Check for Checkers {
@@ -202,6 +293,10 @@ impl Check for Checkers {
             self.safe.observe(at, obs, out);
             return;
         }
+        if obs.is_cpg() {
+            self.cpg.observe(at, obs, out);
+            return;
+        }
         self.integrity.observe(at, obs, out);
         self.total_order.observe(at, obs, out);
         self.evs.observe(at, obs, out);
@@ -209,6 +304,24 @@ impl Check for Checkers {
         self.safe.observe(at, obs, out);
         self.config.observe(at, obs, out);
         self.liveness.observe(at, obs, out);
+        if let Observation::Crash { .. } = obs {
+            self.cpg.observe(at, obs, out);
+        }
+    }
+}
+
+impl Observation<'_> {
+    /// Whether only the CPG checkers care.
+    pub fn is_cpg(&self) -> bool {
+        matches!(
+            self,
+            Observation::CpgConnect { .. }
+                | Observation::CpgDisconnect { .. }
+                | Observation::CpgJoin { .. }
+                | Observation::CpgLeave { .. }
+                | Observation::CpgSend { .. }
+                | Observation::CpgEvent { .. }
+        )
     }
 }
 

@@ -27,12 +27,13 @@ pub struct LivenessReport {
 }
 
 impl Cluster {
-    /// Ends every fault: heals the network, removes rules and loss, stops the random load,
-    /// resumes paused nodes and, if asked, restarts crashed ones.
+    /// Ends every fault: heals the network, removes rules and loss, stops the random load
+    /// and the random CPG client activity, resumes paused nodes and, if asked, restarts crashed ones.
     pub fn stop_faults(&mut self, restart_crashed: bool) {
         self.fabric.calm();
         self.record_fault("calm: heal, no rules, no loss");
         self.set_load(0.0);
+        self.set_cpg_load(0.0);
         for i in 0..self.nodes.len() {
             match self.nodes[i].liveness {
                 Liveness::Paused { .. } => self.resume_node(i),
@@ -105,6 +106,10 @@ impl Cluster {
         self.checkers.liveness.check(at, &mut out);
         self.checkers.self_delivery.check(at, &live, &mut out);
         self.report(out);
+        if drained && !self.halted {
+            // The groups settle after the ring: every node's sync round, then re-sent operations.
+            self.check_cpg_liveness(DRAIN_ROUNDS_MAX);
+        }
         report
     }
 

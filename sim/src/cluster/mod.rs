@@ -19,10 +19,14 @@
 //! # let _ = report;
 //! ```
 
+mod cpg;
 mod liveness;
 mod step;
 
 use std::collections::BTreeMap;
+
+use ::cpg::service::{ClientId, ServiceError};
+use ::cpg::{CpgEvent, GroupName};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -33,6 +37,7 @@ pub use liveness::LivenessReport;
 
 use crate::check::liveness::NodeView;
 use crate::check::{Checkers, Violation};
+use crate::clients::CpgLoad;
 use crate::fault::Fault;
 use crate::net::{Fabric, LinkConfig, Rule};
 use crate::node::{Clock, Liveness, SimNode};
@@ -49,6 +54,8 @@ pub struct SimConfig {
     pub link: LinkConfig,
     /// The random application load; its rate can be changed while running.
     pub load: LoadConfig,
+    /// The random CPG client activity (off by default); its rate can be changed while running.
+    pub cpg: CpgLoad,
     /// Datagrams a paused node's socket buffer holds; later ones are lost.
     pub socket_buffer_packets: usize,
     /// Each node's clock rate is drawn uniformly in `1 ± drift_ppm_max / 10⁶`.
@@ -79,6 +86,7 @@ impl Default for SimConfig {
             totem: TotemConfig::with_token(Duration::from_millis(1000)),
             link: LinkConfig::default(),
             load: LoadConfig::default(),
+            cpg: CpgLoad::default(),
             socket_buffer_packets: 256,
             drift_ppm_max: 100,
             clock_offset_max: Duration::from_secs(1000),
@@ -142,6 +150,12 @@ pub enum SimError {
     /// The engine refused the message; its id was used up but nothing was queued.
     #[error(transparent)]
     Submit(#[from] SubmitError),
+    /// The group service refused a client's request; nothing changed.
+    #[error(transparent)]
+    Cpg(#[from] ServiceError),
+    /// No such connected client on that node; nothing changed.
+    #[error("no connected client {1:?} on node {0}")]
+    UnknownClient(NodeId, ClientId),
 }
 
 /// Counters of a run.
@@ -171,6 +185,12 @@ pub struct SimStats {
     pub restarts: u64,
     /// Pauses.
     pub pauses: u64,
+    /// Group messages CPG clients sent (accepted by the service).
+    pub cpg_sent: u64,
+    /// Group messages delivered to CPG clients, summed over clients.
+    pub cpg_deliveries: u64,
+    /// Group configuration changes told to CPG clients, summed over clients.
+    pub cpg_confchgs: u64,
 }
 
 /// Events of the queue.
@@ -184,6 +204,8 @@ enum Ev {
     Load(usize),
     /// A paused node index may resume.
     Resume(usize),
+    /// The next CPG client operation of a node index.
+    Cpg(usize),
 }
 
 /// A simulated cluster of Totem nodes with ids `1..=n`.
@@ -201,6 +223,12 @@ pub struct Cluster {
     trace: Trace,
     stats: SimStats,
     load_rate: f64,
+    /// CPG client operations per node per second now.
+    cpg_rate: f64,
+    /// The names of the groups the random CPG clients use.
+    groups: Vec<GroupName>,
+    /// Every client's events, when [`CpgLoad::record_events`] is on.
+    cpg_log: BTreeMap<(NodeId, ClientId), Vec<CpgEvent>>,
     same_instant_steps: u64,
     halted: bool,
     /// The node whose input is being processed (to blame a panic on).
@@ -225,6 +253,9 @@ impl Cluster {
             fabric: Fabric::new(cfg.link),
             trace: Trace::new(cfg.trace),
             load_rate: 0.0,
+            cpg_rate: 0.0,
+            groups: (0..cfg.cpg.groups).map(CpgLoad::group_name).collect(),
+            cpg_log: BTreeMap::new(),
             cfg,
             seed,
             rng,
@@ -244,6 +275,8 @@ impl Cluster {
         }
         let rate = c.cfg.load.rate_per_node;
         c.set_load(rate);
+        let rate = c.cfg.cpg.ops_per_node;
+        c.set_cpg_load(rate);
         Ok(c)
     }
 

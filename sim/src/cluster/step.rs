@@ -120,6 +120,14 @@ impl Cluster {
                 }
                 self.schedule_load(i);
             }
+            Ev::Cpg(i) => {
+                self.nodes[i].cpg_key = None;
+                if self.nodes[i].is_running() {
+                    self.current = Some(self.nodes[i].id);
+                    self.cpg_tick(i);
+                }
+                self.schedule_cpg(i);
+            }
             Ev::Resume(i) => {
                 if let Liveness::Paused { until } = self.nodes[i].liveness {
                     if until <= self.now {
@@ -130,7 +138,7 @@ impl Cluster {
         }
     }
 
-    fn local(&self, i: usize) -> Instant {
+    pub(super) fn local(&self, i: usize) -> Instant {
         self.nodes[i].clock.local(self.now)
     }
 
@@ -199,6 +207,7 @@ impl Cluster {
                 _ => self.on_event(i, ev),
             }
         }
+        self.drain_client_events(i);
         while let Some(tx) = self.nodes[i].srp.as_mut().and_then(Node::poll_transmit) {
             self.send(i, tx);
         }
@@ -456,6 +465,7 @@ impl Cluster {
         node.srp = None;
         node.liveness = Liveness::Down;
         node.socket.clear();
+        node.clients.clear();
         let (id, incarnation) = (node.id, node.incarnation);
         if let Some(k) = node.timer_key.take() {
             self.queue.remove(&k);
