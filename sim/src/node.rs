@@ -8,6 +8,8 @@ use totem::{Event, Instant, NodeId, PersistedState};
 use totemd::Node;
 
 use crate::clients::ClientTable;
+use cpg::service::ClientId;
+use cpg::CpgEvent;
 
 /// A node's local clock: `local = offset + global × (1 + ppm / 10⁶)`.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -88,6 +90,10 @@ pub(crate) struct SimNode {
     pub deliveries: u64,
     /// A delivery held back by a swap mutation.
     pub held: Option<Event>,
+    /// Group messages delivered to this node's clients, over all incarnations (for CPG mutations).
+    pub cpg_deliveries: u64,
+    /// A group message held back by a CPG swap mutation, with its client.
+    pub cpg_held: Option<(ClientId, CpgEvent)>,
 }
 
 impl SimNode {
@@ -107,6 +113,8 @@ impl SimNode {
             next_counter: 1,
             deliveries: 0,
             held: None,
+            cpg_deliveries: 0,
+            cpg_held: None,
         }
     }
 

@@ -1,5 +1,5 @@
 //! The CI-sized swarm: a few hundred random scenarios (faults, then healing and the liveness
-//! check) must produce no violation, and a sample of seeds must replay with the same trace hash.
+//! check; raw load and CPG clients) must produce no violation, and a sample of seeds must replay with the same trace hash.
 //! `SIM_CI_SEEDS` overrides the seed count; `SIM_CI_FIRST_SEED` the first seed.
 
 use std::time::Duration;
@@ -37,6 +37,8 @@ fn swarm_of_random_scenarios_finds_no_violation() {
     let summary = run_swarm(&opts, |_| {});
     println!("{summary}");
     assert!(summary.failures.is_empty(), "{} failing seeds:\n{}", summary.failures.len(), failures(&summary));
+    // The scenarios include CPG clients: the group checkers had something to check.
+    assert!(summary.cpg_deliveries > 0 && summary.cpg_confchgs > 0, "{summary}");
 }
 
 #[test]

@@ -5,7 +5,7 @@ use ::cpg::service::ClientId;
 use ::cpg::{CpgEvent, GroupName, Guarantee};
 use totem::NodeId;
 
-use super::{Cluster, Ev, SimError};
+use super::{Cluster, Ev, Mutation, MutationKind, SimError};
 use crate::check::cpg::liveness::GroupTable;
 use crate::check::{CheckerKind, ClientRef, Observation, Violation};
 use crate::clients::{next_action, CpgAction};
@@ -236,38 +236,78 @@ impl Cluster {
 
     /// Hands every event the node has for its clients to the checkers (and the log).
     pub(super) fn drain_client_events(&mut self, i: usize) {
-        let node = self.nodes[i].id;
         loop {
             let Some(srp) = self.nodes[i].srp.as_mut() else { return };
             let Some((client, event)) = srp.poll_client_event() else { return };
-            let ring_id = srp.ring_id();
-            let Some(pid) = self.nodes[i].clients.pid(client) else {
-                let v = Violation::new(
-                    CheckerKind::CpgMembership,
-                    self.now(),
-                    Some(node),
-                    format!("an event for client c{} that never connected: {event:?}", client.0),
-                );
-                self.report(vec![v]);
-                continue;
-            };
-            let who = ClientRef { node, client, pid };
-            let id = match &event {
-                CpgEvent::Deliver(m) => {
-                    self.stats.cpg_deliveries += 1;
-                    parse_payload(&m.data)
-                }
-                CpgEvent::Confchg(_) => {
-                    self.stats.cpg_confchgs += 1;
-                    None
-                }
-                CpgEvent::Totem(_) => None,
-            };
-            self.trace_event(who, &event, id);
-            self.observe(&Observation::CpgEvent { client: who, ring_id, event: &event, id });
-            if self.cfg.cpg.record_events {
-                self.cpg_log.entry((node, client)).or_default().push(event);
+            match self.cfg.mutation {
+                Some(m) if m.node == self.nodes[i].id => self.mutate_client_event(i, m, client, event),
+                _ => self.client_event(i, client, event),
             }
+        }
+    }
+
+    /// Distorts one group message to a client of node `i` as a buggy service would.
+    fn mutate_client_event(&mut self, i: usize, m: Mutation, client: ClientId, event: CpgEvent) {
+        if !matches!(event, CpgEvent::Deliver(_)) {
+            // A swap stays within one view: a change before the client's next message releases
+            // the held one, and the client's next message is held instead.
+            if let Some((c, held)) = self.nodes[i].cpg_held.take_if(|(c, _)| *c == client) {
+                self.client_event(i, c, held);
+                self.nodes[i].cpg_deliveries = m.nth - 1;
+            }
+            return self.client_event(i, client, event);
+        }
+        self.nodes[i].cpg_deliveries += 1;
+        if self.nodes[i].cpg_deliveries == m.nth {
+            match m.kind {
+                MutationKind::CpgDropDelivery => {}
+                MutationKind::CpgDuplicateDelivery => {
+                    self.client_event(i, client, event.clone());
+                    self.client_event(i, client, event);
+                }
+                MutationKind::CpgSwapDeliveries => self.nodes[i].cpg_held = Some((client, event)),
+                _ => self.client_event(i, client, event),
+            }
+            return;
+        }
+        let held = self.nodes[i].cpg_held.take_if(|(c, _)| *c == client);
+        self.client_event(i, client, event);
+        if let Some((c, e)) = held {
+            self.client_event(i, c, e);
+        }
+    }
+
+    /// Hands one client event to the checkers (and the log).
+    fn client_event(&mut self, i: usize, client: ClientId, event: CpgEvent) {
+        let node = self.nodes[i].id;
+        let Some(srp) = self.nodes[i].srp.as_ref() else { return };
+        let ring_id = srp.ring_id();
+        let Some(pid) = self.nodes[i].clients.pid(client) else {
+            let v = Violation::new(
+                CheckerKind::CpgMembership,
+                self.now(),
+                Some(node),
+                format!("an event for client c{} that never connected: {event:?}", client.0),
+            );
+            self.report(vec![v]);
+            return;
+        };
+        let who = ClientRef { node, client, pid };
+        let id = match &event {
+            CpgEvent::Deliver(m) => {
+                self.stats.cpg_deliveries += 1;
+                parse_payload(&m.data)
+            }
+            CpgEvent::Confchg(_) => {
+                self.stats.cpg_confchgs += 1;
+                None
+            }
+            CpgEvent::Totem(_) => None,
+        };
+        self.trace_event(who, &event, id);
+        self.observe(&Observation::CpgEvent { client: who, ring_id, event: &event, id });
+        if self.cfg.cpg.record_events {
+            self.cpg_log.entry((node, client)).or_default().push(event);
         }
     }
 

@@ -120,6 +120,13 @@ pub enum MutationKind {
     /// The node's `received_through` is never shown to the checkers (`nth` is ignored), so
     /// any safe delivery by another member looks premature.
     HideReceivedThrough,
+    /// A group message to one of the node's CPG clients is hidden (`nth` counts group
+    /// messages delivered to the node's clients).
+    CpgDropDelivery,
+    /// A group message to a CPG client is told twice.
+    CpgDuplicateDelivery,
+    /// A group message to a CPG client is told after that client's next one.
+    CpgSwapDeliveries,
 }
 
 /// A deliberate bug injected between an engine and the checkers: the `nth` delivery (counted

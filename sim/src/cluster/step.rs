@@ -229,7 +229,7 @@ impl Cluster {
                     self.on_event(i, ev);
                 }
                 MutationKind::SwapDeliveries => node.held = Some(ev),
-                MutationKind::HideReceivedThrough => self.on_event(i, ev),
+                _ => self.on_event(i, ev),
             }
             return;
         }
