@@ -6,7 +6,7 @@
 //! events slows the daemon's sending to it instead of growing without bound. One writer task
 //! owns the write half, so a request future dropped half-way never leaves half a frame.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -61,14 +61,18 @@ impl ConnectOptions {
 struct Pending {
     closed: bool,
     waiting: BTreeMap<u64, oneshot::Sender<Response>>,
+    /// Wakes the reader when a request starts: it must read on to find the answer.
+    request_started: Arc<tokio::sync::Notify>,
 }
 
 /// A connection to the daemon, after a successful handshake.
 ///
 /// Every method takes `&self`: requests from several tasks may be in flight at once (share
-/// the connection in an `Arc`). An application that receives events must keep calling
-/// [`next_event`](Self::next_event): while the event queue is full nothing more is read from
-/// the socket, answers to requests included.
+/// the connection in an `Arc`). An application that receives events should keep calling
+/// [`next_event`](Self::next_event): while the event queue is full and no request waits for
+/// its answer, nothing more is read from the socket (the daemon holds the events, up to its
+/// bound per client). While a request waits, reading goes on and events are kept here, so a
+/// request is always answered.
 ///
 /// ```no_run
 /// # async fn f() -> Result<(), ipc::IpcError> {
@@ -196,6 +200,7 @@ impl Connection {
                 return Err(IpcError::Closed);
             }
             pending.waiting.insert(id, tx);
+            pending.request_started.notify_one();
             Waiting { pending: &self.pending, id }
         };
         let request = Request { id, body: Some(body) };
@@ -267,11 +272,14 @@ async fn read_loop(
     events: mpsc::Sender<Event>,
 ) {
     let mut buf = vec![0; READ_CHUNK];
+    let request_started = pending.lock().expect("pending lock").request_started.clone();
+    // Events the queue had no room for, read while a request waited for its answer.
+    let mut parked: VecDeque<Event> = VecDeque::new();
     'read: loop {
         loop {
             match decoder.next_frame::<ServerFrame>() {
                 Ok(Some(frame)) => {
-                    if !route(frame, &pending, &events).await {
+                    if !route(frame, &pending, &events, &mut parked) {
                         break 'read;
                     }
                 }
@@ -280,6 +288,20 @@ async fn read_loop(
                     tracing::warn!("totemd connection: {e}");
                     break 'read;
                 }
+            }
+        }
+        // Back-pressure: with events parked and no request waiting, read nothing until the
+        // application takes events or starts a request.
+        while !parked.is_empty() && pending.lock().expect("pending lock").waiting.is_empty() {
+            tokio::select! {
+                permit = events.reserve() => match permit {
+                    Ok(permit) => permit.send(parked.pop_front().expect("parked is not empty")),
+                    Err(_) => break 'read,
+                },
+                _ = request_started.notified() => {}
+            }
+            if !unpark(&mut parked, &events) {
+                break 'read;
             }
         }
         match rd.read(&mut buf).await {
@@ -297,8 +319,28 @@ async fn read_loop(
     pending.waiting.clear();
 }
 
+/// Moves parked events to the queue while it has room; false when the application is gone.
+fn unpark(parked: &mut VecDeque<Event>, events: &mpsc::Sender<Event>) -> bool {
+    while let Some(event) = parked.pop_front() {
+        match events.try_send(event) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(event)) => {
+                parked.push_front(event);
+                break;
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => return false,
+        }
+    }
+    true
+}
+
 /// Hands one frame to its reader; false when the connection must stop.
-async fn route(frame: ServerFrame, pending: &Mutex<Pending>, events: &mpsc::Sender<Event>) -> bool {
+fn route(
+    frame: ServerFrame,
+    pending: &Mutex<Pending>,
+    events: &mpsc::Sender<Event>,
+    parked: &mut VecDeque<Event>,
+) -> bool {
     match frame.kind {
         Some(ServerFrameKind::Response(r)) => {
             if r.id == 0 {
@@ -316,7 +358,10 @@ async fn route(frame: ServerFrame, pending: &Mutex<Pending>, events: &mpsc::Send
             }
             true
         }
-        Some(ServerFrameKind::Event(e)) => events.send(e).await.is_ok(),
+        Some(ServerFrameKind::Event(e)) => {
+            parked.push_back(e);
+            unpark(parked, events)
+        }
         // An event kind from a newer daemon: nothing to route.
         None => true,
         Some(other) => {

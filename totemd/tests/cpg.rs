@@ -196,3 +196,35 @@ fn three_nodes_leave_procdown_and_nodedown_are_reported_to_the_survivors() {
     cluster.wait_for_ring(&[1, 2], FORM_TIMEOUT);
     cluster.stop(EXIT_TIMEOUT);
 }
+
+#[test]
+fn a_member_that_only_sends_is_never_stalled_by_its_own_messages_coming_back() {
+    // More than the handle's event queue: the answers to its sends come behind its own
+    // messages, which it does not read until the end.
+    const COUNT: usize = 5000;
+    let cluster = Cluster::start("cpg-sender", 1, TOKEN_MS, FORM_TIMEOUT);
+    let socket = cluster.socket(1);
+    let received = std::thread::spawn(move || {
+        let cpg = cpg::client::blocking::Cpg::connect(&socket).expect("connect");
+        cpg.join(&group("firehose")).unwrap();
+        for i in 0..COUNT {
+            cpg.mcast(&group("firehose"), Guarantee::Agreed, format!("{i}")).unwrap();
+        }
+        let mut n = 0;
+        while n < COUNT {
+            match cpg.next_event_timeout(EVENT_TIMEOUT) {
+                Ok(CpgEvent::Deliver(m)) => {
+                    assert_eq!(m.data, format!("{n}").as_bytes());
+                    n += 1;
+                }
+                Ok(_) => {}
+                Err(e) => panic!("after {n} deliveries: {e}"),
+            }
+        }
+        n
+    })
+    .join()
+    .expect("sender thread");
+    assert_eq!(received, COUNT);
+    cluster.stop(EXIT_TIMEOUT);
+}

@@ -32,10 +32,10 @@ use crate::types::{CpgEvent, GroupName, Guarantee, MemberId};
 /// driven only inside its calls: between calls nothing is read from the daemon, which then
 /// holds the events (the daemon's bound applies).
 ///
-/// A program that joins a group must read its events between sends
+/// A program that joins a group should read its events now and then
 /// ([`next_event_timeout`](Self::next_event_timeout) with a zero timeout takes what is
-/// queued): its own messages come back to it, and once its event queue is full the answers
-/// to its requests wait behind them.
+/// queued): its own messages come back to it and wait in the handle, and the daemon
+/// disconnects a client that leaves too much unread. Requests are always answered.
 #[derive(Debug)]
 pub struct Cpg {
     // Dropped before the runtime that drives it.

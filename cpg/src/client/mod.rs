@@ -23,10 +23,11 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Events must be read: while the handle's event queue is full, nothing more is read from the
-//! daemon, answers to requests included. A program that joins a group and only sends still
-//! receives its own messages back; it drains them from another task (share the handle in an
-//! `Arc`: every method takes `&self`).
+//! Events should be read: while the handle's event queue is full and no request is waiting for
+//! its answer, nothing more is read from the daemon, which keeps a bounded backlog per client
+//! and disconnects a client that lets it overflow. A request is always answered: while one
+//! waits, reading goes on and events are kept in the handle. Every method takes `&self`, so a
+//! handle can be shared (in an `Arc`) between a task that sends and one that reads.
 
 pub mod blocking;
 mod convert;
