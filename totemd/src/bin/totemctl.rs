@@ -5,6 +5,7 @@
 //! - `totemctl keygen [PATH]`: write a random authkey, as corosync-keygen does.
 //! - `totemctl cpg list|listen|send`: closed process groups through the daemon's socket
 //!   (see `totemctl/cpg_cmd.rs`).
+//! - `totemctl status [--json]`: this node's ring, members and links (`totemctl/status_cmd.rs`).
 //!
 //! Exit status: 0 on success, 2 for an invalid input file, 1 for any other failure
 //! (unreadable input, output not writable, daemon down or refusing).
@@ -12,6 +13,8 @@
 
 #[path = "totemctl/cpg_cmd.rs"]
 mod cpg_cmd;
+#[path = "totemctl/status_cmd.rs"]
+mod status_cmd;
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -63,6 +66,15 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// This node's ring, its members and the state of each link to each peer
+    /// (corosync-cfgtool -s).
+    Status {
+        /// Print one JSON object: node_id, ring_id, state, members, links.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        socket: cpg_cmd::SocketArg,
+    },
     /// Closed process groups: list them, listen to one, send to one.
     #[command(subcommand)]
     Cpg(cpg_cmd::CpgCommand),
@@ -112,6 +124,7 @@ fn main() -> ExitCode {
         }
         Command::Keygen { path, length, force } => keygen(&path, length, force),
         Command::Cpg(command) => cpg_cmd::run(command),
+        Command::Status { json, socket } => status_cmd::run(json, &socket),
     }
 }
 

@@ -92,7 +92,8 @@ pub fn run(command: CpgCommand) -> ExitCode {
 type Result<T, E = Box<dyn std::error::Error>> = std::result::Result<T, E>;
 
 impl SocketArg {
-    fn path(&self) -> PathBuf {
+    /// The socket named, or the usual one ([`ipc::socket_path`]).
+    pub fn path(&self) -> PathBuf {
         cpg::client::socket_path(self.socket.as_deref())
     }
 }
