@@ -103,6 +103,9 @@ pub struct RunReport {
     pub cpg_deliveries: u64,
     /// Group configuration changes told to CPG clients, summed over clients.
     pub cpg_confchgs: u64,
+    /// Client views of a group (messages between two changes) that ended, and how many of
+    /// them were compared with another client's view of the same two changes.
+    pub cpg_views: (u64, u64),
     /// Regular configurations installed, summed over nodes.
     pub configs: u64,
     /// Events processed.
@@ -187,6 +190,7 @@ impl Scenario {
             cpg_sent: s.cpg_sent,
             cpg_deliveries: s.cpg_deliveries,
             cpg_confchgs: s.cpg_confchgs,
+            cpg_views: (c.checkers().cpg.synchrony.ended(), c.checkers().cpg.synchrony.compared()),
             configs: s.regular_configs,
             steps: s.steps,
             liveness,

@@ -58,6 +58,8 @@ pub struct SwarmSummary {
     pub cpg_deliveries: u64,
     /// Group configuration changes told to CPG clients, summed over clients.
     pub cpg_confchgs: u64,
+    /// Client views of a group that ended, and how many were compared with another's.
+    pub cpg_views: (u64, u64),
     /// Regular configurations installed (summed over nodes).
     pub configs: u64,
     /// Regular configurations installed after a liveness phase had stabilized.
@@ -85,6 +87,8 @@ impl SwarmSummary {
         self.cpg_sent += r.cpg_sent;
         self.cpg_deliveries += r.cpg_deliveries;
         self.cpg_confchgs += r.cpg_confchgs;
+        self.cpg_views.0 += r.cpg_views.0;
+        self.cpg_views.1 += r.cpg_views.1;
         self.configs += r.configs;
         self.configs_after_stable += r.liveness.configs_after_stable;
     }
@@ -103,8 +107,9 @@ impl fmt::Display for SwarmSummary {
         writeln!(f, "messages delivered:     {} (summed over nodes)", self.deliveries)?;
         writeln!(
             f,
-            "cpg:                    {} group messages sent, {} delivered, {} confchgs (summed over clients)",
-            self.cpg_sent, self.cpg_deliveries, self.cpg_confchgs
+            "cpg:                    {} group messages sent, {} delivered, {} confchgs (summed over clients), \
+             {} of {} views compared",
+            self.cpg_sent, self.cpg_deliveries, self.cpg_confchgs, self.cpg_views.1, self.cpg_views.0
         )?;
         writeln!(
             f,
@@ -150,6 +155,7 @@ pub fn run_seed(seed: u64, options: &ScenarioOptions, trace: TraceOutput) -> Run
             cpg_sent: 0,
             cpg_deliveries: 0,
             cpg_confchgs: 0,
+            cpg_views: (0, 0),
             configs: 0,
             steps: 0,
             liveness: Default::default(),

@@ -6,7 +6,7 @@ use std::time::Duration;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed};
 use sim::net::{Action, PacketKind, Rule};
-use sim::{Cluster, Fault, SimConfig};
+use sim::{Cluster, CpgLoad, Fault, SimConfig};
 use totem::{Instant, NodeId};
 
 /// A fault with node numbers still to be reduced modulo the cluster size.
@@ -85,7 +85,9 @@ proptest! {
     ) {
         let mut schedule = schedule;
         schedule.sort_by_key(|(t, _)| *t);
-        let mut c = Cluster::new(seed, n as usize, SimConfig::default()).expect("valid config");
+        // CPG clients too: their groups must survive the same schedules.
+        let cfg = SimConfig { cpg: CpgLoad { ops_per_node: 10.0, ..CpgLoad::default() }, ..SimConfig::default() };
+        let mut c = Cluster::new(seed, n as usize, cfg).expect("valid config");
         for (at, raw) in &schedule {
             c.run_until(Instant::ZERO + Duration::from_millis(*at));
             let fault = to_fault(raw, n, c.now());

@@ -40,14 +40,21 @@ pub struct Synchrony {
     open: BTreeMap<(MemberId, u32), (ChangeKey, Vec<MsgId>)>,
     /// Per pair of consecutive changes: the first client that saw both and what it got between.
     seen: BTreeMap<(ChangeKey, ChangeKey), (MemberId, Vec<MsgId>)>,
-    /// Segments compared (for tests and curiosity).
+    /// Views compared with another client's view between the same two changes.
     compared: u64,
+    /// Views ended by a next change (compared or first of their kind).
+    ended: u64,
 }
 
 impl Synchrony {
     /// How many times a client's messages between two changes were compared with another's.
     pub fn compared(&self) -> u64 {
         self.compared
+    }
+
+    /// How many views (a client's messages between two changes of a group) ended.
+    pub fn ended(&self) -> u64 {
+        self.ended
     }
 
     fn confchg(
@@ -79,6 +86,7 @@ impl Synchrony {
             self.open.insert((me, group), n);
         }
         got.sort_unstable();
+        self.ended += 1;
         match self.seen.entry((start, key)) {
             std::collections::btree_map::Entry::Vacant(e) => {
                 e.insert((me, got));
