@@ -267,10 +267,10 @@ fn random_config(rng: &mut SimRng) -> SimConfig {
         ..LoadConfig::default()
     };
     let cpg = CpgLoad {
-        ops_per_node: *rng.pick(&[0.0, 2.0, 5.0, 10.0, 20.0]).unwrap_or(&5.0),
-        clients_max: rng.range_inclusive(1, 4) as usize,
+        ops_per_node: *rng.pick(&[0.0, 2.0, 5.0, 10.0, 20.0, 40.0]).unwrap_or(&5.0),
+        clients_max: rng.range_inclusive(1, 5) as usize,
         groups: rng.range_inclusive(1, 3) as usize,
-        disconnect_fraction: rng.unit() * 0.06,
+        disconnect_fraction: rng.unit() * 0.1,
         membership_fraction: 0.05 + rng.unit() * 0.2,
         messages: LoadConfig {
             safe_fraction: rng.unit(),

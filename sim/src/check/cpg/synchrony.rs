@@ -6,16 +6,19 @@
 //! group to the next agree on what was delivered in the first.
 //!
 //! Telling changes apart: a change is named by its group, the ring its node had installed when
-//! it came out, its members and who left and joined (so the list it came from is implied). In
-//! one ring such a change happens at most once, because in the simulated workload every join
-//! and every leave happens once in the whole run (a client never rejoins a group it left, pids
-//! are never reused) and a ring brings at most one round of `nodedown` and one of `nodeup`. A
-//! node may see a change tagged with a later ring than another node (when one input both ends
-//! the old ring and installs the next); such pairs are simply not compared.
+//! it came out, its members and who left and joined with which reason (so the list it came from
+//! is implied). In one ring such a change happens at most once: in the simulated workload every
+//! `join` and every `leave` or `procdown` by request happens once in the whole run (a client
+//! never rejoins a group it left, pids are never reused), and a ring brings at most one round of
+//! `nodedown` (at its installation) and one sync round (`nodeup`, `procdown`). The reasons
+//! matter: a member may go `nodedown` as a ring is installed, come back `nodeup` in its sync
+//! round and then leave by request, all in one ring, passing twice through the same member
+//! lists. A node may see a change tagged with a later ring than another node (when one input
+//! both ends the old ring and installs the next); such pairs are simply not compared.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use ::cpg::{Confchg, CpgEvent, MemberId};
+use ::cpg::{Change, Confchg, CpgEvent, MemberId};
 use totem::{Instant, RingId};
 
 use super::super::{Check, CheckerKind, ClientRef, Observation, Violation};
@@ -28,8 +31,8 @@ struct ChangeKey {
     group: u32,
     ring_id: RingId,
     members: Vec<MemberId>,
-    left: Vec<MemberId>,
-    joined: Vec<MemberId>,
+    left: Vec<Change>,
+    joined: Vec<Change>,
 }
 
 /// The group virtual synchrony checker.
@@ -71,10 +74,10 @@ impl Synchrony {
             group,
             ring_id,
             members: c.members.clone(),
-            left: c.left.iter().map(|ch| ch.member).collect(),
-            joined: c.joined.iter().map(|ch| ch.member).collect(),
+            left: c.left.clone(),
+            joined: c.joined.clone(),
         };
-        let leaving = key.left.contains(&me);
+        let leaving = key.left.iter().any(|ch| ch.member == me);
         let next = (!leaving).then(|| (key.clone(), Vec::new()));
         let Some((start, mut got)) = self.open.remove(&(me, group)) else {
             if let Some(n) = next {
@@ -193,6 +196,25 @@ mod tests {
         assert_eq!(v.len(), 1, "{v:?}");
         assert_eq!(v[0].checker, CheckerKind::CpgSynchrony);
         assert!(v[0].detail.contains("m1.2"), "{}", v[0]);
+    }
+
+    /// Swarm seed 1001378: in one ring a member went `nodedown` at the installation, came back
+    /// `nodeup` in the sync round and then exited (`procdown`): the same member lists twice,
+    /// told apart by the reasons.
+    #[test]
+    fn one_member_leaving_twice_in_a_ring_for_different_reasons_is_two_changes() {
+        let (x, z) = (cl(2, 4), cl(3, 4));
+        let (m1, m2) = (msg("a", x, 1), msg("a", x, 2));
+        let (v, compared) = run(&[
+            (x, change("a", &[x, z], &[], &[(z, Reason::Join)]), None),
+            (x, m1.0.clone(), Some(m1.1)),
+            (x, change("a", &[x], &[(z, Reason::NodeDown)], &[]), None),
+            (x, change("a", &[x, z], &[], &[(z, Reason::NodeUp)]), None),
+            (x, m2.0.clone(), Some(m2.1)),
+            (x, change("a", &[x], &[(z, Reason::ProcDown)], &[]), None),
+        ]);
+        assert!(v.is_empty(), "{v:?}");
+        assert_eq!(compared, 0);
     }
 
     #[test]
