@@ -33,6 +33,7 @@ fn request_body() -> impl Strategy<Value = RequestBody> {
         Just(RequestBody::CpgLocalGet(CpgLocalGet {})),
         option::of(group()).prop_map(|group| RequestBody::CpgIterate(CpgIterate { group })),
         Just(RequestBody::Status(StatusRequest {})),
+        Just(RequestBody::Reload(crate::ReloadRequest {})),
     ]
 }
 

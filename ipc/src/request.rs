@@ -23,7 +23,7 @@ pub struct Request {
     pub id: u64,
     /// What is asked. Absent when the client sent a kind this build does not know: the
     /// daemon answers [`ErrorCode::NotSupported`](crate::ErrorCode::NotSupported).
-    #[prost(oneof = "RequestBody", tags = "2, 3, 4, 5, 6, 7, 8")]
+    #[prost(oneof = "RequestBody", tags = "2, 3, 4, 5, 6, 7, 8, 9")]
     pub body: Option<RequestBody>,
 }
 
@@ -51,6 +51,9 @@ pub enum RequestBody {
     /// The daemon's ring, members and links.
     #[prost(message, tag = "8")]
     Status(StatusRequest),
+    /// Read the configuration file again and apply what may change at run time.
+    #[prost(message, tag = "9")]
+    Reload(ReloadRequest),
 }
 
 /// Join a group.
@@ -107,6 +110,10 @@ pub struct CpgIterate {
 #[derive(Clone, PartialEq, Eq, Message)]
 pub struct StatusRequest {}
 
+/// Ask the daemon to reload its configuration file.
+#[derive(Clone, PartialEq, Eq, Message)]
+pub struct ReloadRequest {}
+
 impl RequestBody {
     /// A short name for logs (`cpg_join`, `cpg_mcast`, ...).
     pub fn name(&self) -> &'static str {
@@ -118,6 +125,7 @@ impl RequestBody {
             RequestBody::CpgLocalGet(_) => "cpg_local_get",
             RequestBody::CpgIterate(_) => "cpg_iterate",
             RequestBody::Status(_) => "status",
+            RequestBody::Reload(_) => "reload",
         }
     }
 }

@@ -15,7 +15,7 @@ pub struct Response {
     #[prost(uint64, tag = "1")]
     pub id: u64,
     /// The outcome; absent only from a daemon newer than this build.
-    #[prost(oneof = "ResponseResult", tags = "2, 3, 4, 5, 6, 7")]
+    #[prost(oneof = "ResponseResult", tags = "2, 3, 4, 5, 6, 7, 8")]
     pub result: Option<ResponseResult>,
 }
 
@@ -40,6 +40,9 @@ pub enum ResponseResult {
     /// The daemon's status.
     #[prost(message, tag = "7")]
     Status(StatusReply),
+    /// What a reload changed.
+    #[prost(message, tag = "8")]
+    Reload(ReloadReply),
 }
 
 /// Success without a value.
@@ -125,6 +128,17 @@ pub struct StatusReply {
     /// Every link to every peer.
     #[prost(message, repeated, tag = "6")]
     pub links: Vec<LinkInfo>,
+}
+
+/// What a configuration reload changed, each entry as `key: old -> new`.
+#[derive(Clone, PartialEq, Eq, Message)]
+pub struct ReloadReply {
+    /// Changes applied at once.
+    #[prost(string, repeated, tag = "1")]
+    pub applied: Vec<String>,
+    /// Changes that need a restart; nothing of them was applied.
+    #[prost(string, repeated, tag = "2")]
+    pub not_applied: Vec<String>,
 }
 
 /// One link to one peer.

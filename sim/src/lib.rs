@@ -12,7 +12,7 @@
 //!
 //! # Running
 //! ```text
-//! cargo run --release -p sim -- swarm --seeds 10000 [--nodes 2..9] [--first-seed S] [--twice]
+//! cargo run --release -p sim -- swarm --seeds 10000 [--nodes 2..9] [--first-seed S] [--twice] [--no-cpg]
 //! cargo run --release -p sim -- run --seed S [--nodes 2..9] [--safety-ms 20000] [--trace]
 //! ```
 //! A failing seed prints the `run` command that replays it; `--trace` prints one line per event

@@ -83,12 +83,20 @@ struct Space {
     /// Length of the safety phase in virtual milliseconds.
     #[arg(long, default_value_t = 20_000)]
     safety_ms: u64,
+    /// No CPG clients (the scenarios are otherwise the same).
+    #[arg(long)]
+    no_cpg: bool,
 }
 
 impl Space {
     fn options(&self) -> Result<ScenarioOptions> {
         let (nodes_min, nodes_max) = ScenarioOptions::parse_nodes(&self.nodes).map_err(|e| anyhow!(e))?;
-        Ok(ScenarioOptions { nodes_min, nodes_max, safety: Duration::from_millis(self.safety_ms) })
+        Ok(ScenarioOptions {
+            nodes_min,
+            nodes_max,
+            safety: Duration::from_millis(self.safety_ms),
+            cpg: !self.no_cpg,
+        })
     }
 }
 

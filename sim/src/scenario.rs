@@ -24,11 +24,14 @@ pub struct ScenarioOptions {
     pub nodes_max: usize,
     /// Length of the safety phase (faults happen in it).
     pub safety: Duration,
+    /// Whether CPG clients may run (`false`: the same scenarios without them, e.g. to measure
+    /// what they cost).
+    pub cpg: bool,
 }
 
 impl Default for ScenarioOptions {
     fn default() -> Self {
-        ScenarioOptions { nodes_min: 2, nodes_max: 9, safety: Duration::from_secs(20) }
+        ScenarioOptions { nodes_min: 2, nodes_max: 9, safety: Duration::from_secs(20), cpg: true }
     }
 }
 
@@ -58,9 +61,10 @@ impl ScenarioOptions {
     /// The command that replays `seed` with these options.
     pub fn replay_command(&self, seed: u64) -> String {
         format!(
-            "cargo run --release -p sim -- run --seed {seed} --nodes {} --safety-ms {}",
+            "cargo run --release -p sim -- run --seed {seed} --nodes {} --safety-ms {}{}",
             self.nodes_arg(),
-            self.safety.as_millis()
+            self.safety.as_millis(),
+            if self.cpg { "" } else { " --no-cpg" }
         )
     }
 }
@@ -136,7 +140,10 @@ impl Scenario {
     pub fn generate(seed: u64, options: &ScenarioOptions) -> Scenario {
         let mut rng = SimRng::new(seed);
         let nodes = rng.range_inclusive(options.nodes_min as u64, options.nodes_max as u64) as usize;
-        let config = random_config(&mut rng);
+        let mut config = random_config(&mut rng);
+        if !options.cpg {
+            config.cpg.ops_per_node = 0.0;
+        }
         let ids: Vec<NodeId> = (1..=nodes as u32).map(NodeId).collect();
         let mut faults = Vec::new();
         let safety_ms = options.safety.as_millis() as u64;
@@ -376,7 +383,7 @@ mod tests {
         assert_eq!(ScenarioOptions::parse_nodes("5"), Ok((5, 5)));
         assert!(ScenarioOptions::parse_nodes("0").is_err());
         assert!(ScenarioOptions::parse_nodes("5..2").is_err());
-        let o = ScenarioOptions { nodes_min: 3, nodes_max: 3, safety: Duration::from_secs(2) };
+        let o = ScenarioOptions { nodes_min: 3, nodes_max: 3, safety: Duration::from_secs(2), cpg: true };
         assert_eq!(
             o.replay_command(7),
             "cargo run --release -p sim -- run --seed 7 --nodes 3 --safety-ms 2000"

@@ -15,7 +15,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, IsTerminal, Write};
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use tracing::{Level, Metadata};
 use tracing_subscriber::fmt::format::Writer;
@@ -23,7 +23,7 @@ use tracing_subscriber::fmt::time::FormatTime;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::{Layered, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{EnvFilter, Layer, Registry};
+use tracing_subscriber::{reload, EnvFilter, Layer, Registry};
 
 use crate::config::{DebugLevel, LoggingSettings, Timestamp};
 
@@ -121,13 +121,15 @@ pub fn filter_spec(settings: &LoggingSettings, subsys: &[SubsysDebug]) -> (Strin
 /// report on itself before it exists).
 pub fn init(settings: &LoggingSettings, subsys: &[SubsysDebug]) -> Result<Vec<String>, LoggingError> {
     let (spec, mut warnings) = filter_spec(settings, subsys);
-    let filter = match std::env::var("RUST_LOG") {
-        Ok(env) => EnvFilter::try_new(&env).unwrap_or_else(|e| {
+    let from_env = std::env::var("RUST_LOG").ok();
+    let filter = match &from_env {
+        Some(env) => EnvFilter::try_new(env).unwrap_or_else(|e| {
             warnings.push(format!("ignoring RUST_LOG={env:?} ({e}); logging at {spec}"));
             EnvFilter::new(&spec)
         }),
-        Err(_) => EnvFilter::new(&spec),
+        None => EnvFilter::new(&spec),
     };
+    let (filter, handle) = reload::Layer::new(filter);
     let mut layers: Vec<BoxedLayer> = Vec::new();
     if settings.to_stderr {
         layers.push(fmt_layer(io::stderr, io::stderr().is_terminal(), settings.timestamp));
@@ -153,10 +155,32 @@ pub fn init(settings: &LoggingSettings, subsys: &[SubsysDebug]) -> Result<Vec<St
         .with(layers)
         .try_init()
         .map_err(|e| LoggingError::Install(e.to_string()))?;
+    let _ = LEVELS.set(Levels { handle, from_env: from_env.is_some() });
     Ok(warnings)
 }
 
-type BoxedLayer = Box<dyn Layer<Layered<EnvFilter, Registry>> + Send + Sync>;
+/// The installed filter, for [`set_levels`].
+struct Levels {
+    handle: reload::Handle<EnvFilter, Registry>,
+    /// `RUST_LOG` chose the levels: a reload keeps them.
+    from_env: bool,
+}
+
+static LEVELS: OnceLock<Levels> = OnceLock::new();
+
+/// Applies new logging levels (`debug`, `logger_subsys`) to the installed logger (a reload).
+/// Returns warnings; an error when no logger is installed or `RUST_LOG` chose the levels.
+pub fn set_levels(settings: &LoggingSettings, subsys: &[SubsysDebug]) -> Result<Vec<String>, String> {
+    let levels = LEVELS.get().ok_or("no logger installed")?;
+    if levels.from_env {
+        return Err("RUST_LOG chose the levels at start; they are kept".into());
+    }
+    let (spec, warnings) = filter_spec(settings, subsys);
+    levels.handle.reload(EnvFilter::new(&spec)).map_err(|e| e.to_string())?;
+    Ok(warnings)
+}
+
+type BoxedLayer = Box<dyn Layer<Layered<reload::Layer<EnvFilter, Registry>, Registry>> + Send + Sync>;
 
 fn fmt_layer<W>(writer: W, ansi: bool, timestamp: Timestamp) -> BoxedLayer
 where

@@ -159,6 +159,12 @@ impl Node {
         self.cpg.membership(group)
     }
 
+    /// Replaces the engine's timing and flow-control options (a reload); see
+    /// [`totem::Srp::set_timing`]. Nothing changes when it returns an error.
+    pub fn set_totem_timing(&mut self, config: TotemConfig) -> Result<(), String> {
+        self.srp.set_timing(config)
+    }
+
     /// The group service, for inspection (every group and its members, counters).
     pub fn cpg(&self) -> &CpgService {
         &self.cpg

@@ -308,6 +308,25 @@ impl Srp {
         self.retransmit = None;
     }
 
+    /// Replaces the timing and flow-control options (corosync applies these on a reload):
+    /// timeouts take effect as each timer is next armed. The packet sizes and queue bounds
+    /// (`netmtu`, `message_size_max`, `send_queue_bytes_max`, `rtr_max`) are kept: they cannot
+    /// change under packets already cut. Nothing changes when it returns an error.
+    pub fn set_timing(&mut self, mut config: TotemConfig) -> Result<(), String> {
+        config.netmtu = self.config.netmtu;
+        config.message_size_max = self.config.message_size_max;
+        config.send_queue_bytes_max = self.config.send_queue_bytes_max;
+        config.rtr_max = self.config.rtr_max;
+        config.validate()?;
+        self.config = config;
+        Ok(())
+    }
+
+    /// The options in force.
+    pub fn config(&self) -> &TotemConfig {
+        &self.config
+    }
+
     /// Whether [`Srp::leave`] was called.
     pub fn has_left(&self) -> bool {
         self.left

@@ -204,3 +204,20 @@ fn restart_persists_a_higher_ring_seq() {
     let mut node = Srp::new(NodeId(1), config(), PersistedState { ring_seq: 40 }, 1, Instant::ZERO).unwrap();
     assert_eq!(node.poll_event(), Some(Event::Persist(PersistedState { ring_seq: 44 })));
 }
+
+#[test]
+fn set_timing_replaces_timeouts_but_keeps_packet_sizes_and_refuses_bad_values() {
+    let mut srp =
+        Srp::new(NodeId(1), TotemConfig::default(), PersistedState::default(), 1, Instant::ZERO).unwrap();
+    let mut new = TotemConfig::with_token(std::time::Duration::from_millis(5000));
+    new.netmtu = 9000;
+    new.window_size = 80;
+    srp.set_timing(new).unwrap();
+    assert_eq!(srp.config().token, std::time::Duration::from_millis(5000));
+    assert_eq!(srp.config().window_size, 80);
+    assert_eq!(srp.config().netmtu, TotemConfig::default().netmtu, "packet size kept");
+    let mut bad = TotemConfig::default();
+    bad.max_messages = bad.window_size + 1;
+    assert!(srp.set_timing(bad).is_err());
+    assert_eq!(srp.config().window_size, 80, "nothing changed");
+}

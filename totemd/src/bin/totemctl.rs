@@ -5,7 +5,8 @@
 //! - `totemctl keygen [PATH]`: write a random authkey, as corosync-keygen does.
 //! - `totemctl cpg list|listen|send`: closed process groups through the daemon's socket
 //!   (see `totemctl/cpg_cmd.rs`).
-//! - `totemctl status [--json]`: this node's ring, members and links (`totemctl/status_cmd.rs`).
+//! - `totemctl status [--json]`, `totemctl reload`: this node's ring, members and links; read
+//!   the configuration again (`totemctl/daemon_cmd.rs`).
 //!
 //! Exit status: 0 on success, 2 for an invalid input file, 1 for any other failure
 //! (unreadable input, output not writable, daemon down or refusing).
@@ -13,8 +14,8 @@
 
 #[path = "totemctl/cpg_cmd.rs"]
 mod cpg_cmd;
-#[path = "totemctl/status_cmd.rs"]
-mod status_cmd;
+#[path = "totemctl/daemon_cmd.rs"]
+mod daemon_cmd;
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -75,6 +76,13 @@ enum Command {
         #[command(flatten)]
         socket: cpg_cmd::SocketArg,
     },
+    /// Read the configuration file again and apply what may change at run time: the totem
+    /// timeouts and flow control, the logging levels (corosync-cfgtool -R). Prints each change
+    /// and whether it was applied; other changes need a restart. Same as SIGHUP to totemd.
+    Reload {
+        #[command(flatten)]
+        socket: cpg_cmd::SocketArg,
+    },
     /// Closed process groups: list them, listen to one, send to one.
     #[command(subcommand)]
     Cpg(cpg_cmd::CpgCommand),
@@ -124,7 +132,8 @@ fn main() -> ExitCode {
         }
         Command::Keygen { path, length, force } => keygen(&path, length, force),
         Command::Cpg(command) => cpg_cmd::run(command),
-        Command::Status { json, socket } => status_cmd::run(json, &socket),
+        Command::Status { json, socket } => daemon_cmd::run(json, &socket),
+        Command::Reload { socket } => daemon_cmd::reload(&socket),
     }
 }
 

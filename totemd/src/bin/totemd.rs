@@ -32,6 +32,7 @@ use anyhow::Context;
 use clap::Parser;
 use totem::{NodeId, TotemConfig};
 use totemd::config::{check_and_print, FileConfig, Overrides, SystemHost, Transport, DEFAULT_CONFIG_PATH};
+use totemd::reload::ReloadSource;
 use totemd::state::StateError;
 use totemd::{logging, runtime, ConfigError, DaemonConfig, StateDir};
 
@@ -158,6 +159,11 @@ fn from_file(args: &Args, path: &Path, file: FileConfig) -> anyhow::Result<Daemo
         .unwrap_or_else(|| PathBuf::from(STATE_DIR_DEFAULT));
     let mut config = file.daemon_config(&SystemHost, args.nodeid.map(NodeId), state_dir)?;
     config.run_for = args.run_for;
+    config.reload = Some(ReloadSource {
+        path: path.to_path_buf(),
+        overrides: Overrides { token: args.token.map(Duration::from_millis) },
+        parsed: file.parsed.clone(),
+    });
     let cluster = &config.cluster;
     tracing::info!(
         "cluster {}: {} nodes, transport {}",

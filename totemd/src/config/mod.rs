@@ -61,6 +61,9 @@ pub struct DaemonConfig {
     /// The rest of corosync.conf (cluster name, transport, links, nodes, crypto, logging,
     /// uidgid); defaults when the command line built this config.
     pub cluster: ClusterSettings,
+    /// The configuration file and the options replacing parts of it, to reload it (`None` when
+    /// the command line built this config).
+    pub reload: Option<crate::reload::ReloadSource>,
     /// Every node's address on every link (`ringN_addr` and the link's `mcastport`), this node
     /// included. Empty means one link: link 0 at `bind` and at each peer's address (the
     /// command line); see [`DaemonConfig::link_table`].
@@ -168,6 +171,7 @@ impl DaemonConfig {
             state_dir,
             run_for: None,
             cluster: ClusterSettings::default(),
+            reload: None,
             links: BTreeMap::new(),
         }
     }

@@ -3,8 +3,9 @@
 //! Each turn of the loop feeds one input (a datagram, an expired deadline), then drains every
 //! output: first the events — a `Persist` is stored durably before anything after it is sent —
 //! then the transmits; then it re-arms the one timer from [`Node::poll_timeout`]. It makes no
-//! protocol decision. SIGINT, SIGTERM and `run_for` stop it cleanly; SIGHUP is logged and
-//! otherwise ignored (no configuration reload yet), so a reload request never kills it.
+//! protocol decision. SIGINT, SIGTERM and `run_for` stop it cleanly; SIGHUP (or `totemctl
+//! reload`) reads the configuration file again and applies what may change at run time
+//! ([`crate::reload`]).
 //!
 //! With `NOTIFY_SOCKET` set (systemd `Type=notify`), [`notify::Notifier`] sends `READY=1` once
 //! the first regular configuration is installed, the ring as `STATUS=`, and `STOPPING=1`.
@@ -287,6 +288,7 @@ pub async fn drive(
         crypto,
         epoch_stored,
         notifier: notify::Notifier::from_env(),
+        reload_source: config.reload.clone(),
         ready: false,
         stats: DriverStats::default(),
     };
@@ -316,7 +318,10 @@ pub async fn drive(
         match input {
             Input::Stop(reason) => break reason,
             Input::Hangup => {
-                tracing::warn!("SIGHUP: reloading the configuration is not supported yet; nothing changed")
+                tracing::info!("SIGHUP: reloading the configuration");
+                if let Err(e) = driver.reload() {
+                    tracing::error!("reload failed, nothing changed: {e}");
+                }
             }
             Input::Received(Ok((link, len, from))) => {
                 tracing::trace!(%link, %from, len, "datagram");
@@ -414,6 +419,8 @@ struct Driver<'a> {
     notifier: Option<notify::Notifier>,
     /// Whether `READY=1` was sent.
     ready: bool,
+    /// The configuration file, to reload it.
+    reload_source: Option<crate::reload::ReloadSource>,
     stats: DriverStats,
 }
 
@@ -580,6 +587,17 @@ impl Driver<'_> {
                 }
                 Ok(Some(ipc::SessionInput::Request(request))) => {
                     let Some(body) = request.body else { continue };
+                    if let ipc::RequestBody::Reload(_) = body {
+                        tracing::info!(client = id.0, "reload requested over the local API");
+                        let response = match self.reload() {
+                            Ok(reply) => ipc::Response::new(request.id, ipc::ResponseResult::Reload(reply)),
+                            Err(e) => ipc::Response::error(request.id, ipc::ErrorCode::InvalidArgument, e),
+                        };
+                        if let Some(client) = self.ipc.clients.get_mut(&id) {
+                            client.session.send_response(response);
+                        }
+                        continue;
+                    }
                     let links = self.links.status();
                     let source = api::StatusSource {
                         links: &links,
@@ -598,6 +616,42 @@ impl Driver<'_> {
                 }
             }
         }
+    }
+
+    /// Reads the configuration file again and applies what may change at run time (see
+    /// [`crate::reload`]); logs and returns what changed. A file with errors changes nothing.
+    fn reload(&mut self) -> Result<ipc::ReloadReply, String> {
+        use crate::reload::ReloadPlan;
+        let Some(source) = &self.reload_source else {
+            return Err("started without a configuration file: nothing to reload".into());
+        };
+        let file =
+            crate::config::FileConfig::read(&source.path, &source.overrides).map_err(|e| e.to_string())?;
+        let mut plan = ReloadPlan::new(&source.parsed, &file);
+        if let Some(totem) = plan.totem.take() {
+            self.node.set_totem_timing(totem).map_err(|e| format!("totem options: {e}"))?;
+        }
+        if plan.logging_levels {
+            let subsys = crate::logging::subsys_debug(&file.parsed);
+            match crate::logging::set_levels(&file.settings.logging, &subsys) {
+                Ok(warnings) => warnings.iter().for_each(|w| tracing::warn!("{w}")),
+                Err(e) => plan.not_applied_logging(&e),
+            }
+        }
+        let running = plan.running(&source.parsed, &file.parsed);
+        if plan.is_empty() {
+            tracing::info!("reload: {} unchanged", source.path.display());
+        }
+        for change in &plan.applied {
+            tracing::info!("reload: applied {change}");
+        }
+        for change in &plan.not_applied {
+            tracing::warn!("reload: not applied, needs a restart: {change}");
+        }
+        if let Some(source) = &mut self.reload_source {
+            source.parsed = running;
+        }
+        Ok(ipc::ReloadReply { applied: plan.applied, not_applied: plan.not_applied })
     }
 
     /// The client is gone (or dropped): its groups see it leave with reason `procdown`.

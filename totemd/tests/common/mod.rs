@@ -76,11 +76,23 @@ impl Daemon {
         Daemon::start(command)
     }
 
+    /// Starts the daemon with `args` and no `RUST_LOG`: its configuration file alone sets the
+    /// log levels.
+    pub fn spawn_without_rust_log(args: &[String]) -> Daemon {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_totemd"));
+        command.args(args).env_remove("RUST_LOG");
+        Daemon::collect_output(command)
+    }
+
     /// Starts `command` (a totemd, possibly behind a wrapper that execs it) with its output
     /// collected.
     fn start(mut command: Command) -> Daemon {
+        command.env("RUST_LOG", "info");
+        Daemon::collect_output(command)
+    }
+
+    fn collect_output(mut command: Command) -> Daemon {
         let mut child = command
-            .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -1,9 +1,11 @@
-//! `totemctl status`: this node's ring and links, as `corosync-cfgtool -s` shows them.
+//! Requests about the daemon itself:
+//! - `totemctl status`: this node's ring and links, as `corosync-cfgtool -s` shows them;
+//! - `totemctl reload`: read the configuration again (`corosync-cfgtool -R`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use ipc::{Connection, RequestBody, ResponseResult, StatusReply, StatusRequest};
+use ipc::{Connection, ReloadRequest, RequestBody, ResponseResult, StatusReply, StatusRequest};
 use serde_json::{json, Value};
 
 use crate::cpg_cmd::SocketArg;
@@ -33,10 +35,47 @@ pub fn run(json_output: bool, socket: &SocketArg) -> ExitCode {
 }
 
 async fn fetch(path: PathBuf) -> Result<StatusReply, String> {
-    let (conn, _) = Connection::connect(&path, "totemctl").await.map_err(|e| e.to_string())?;
-    match conn.request(RequestBody::Status(StatusRequest {})).await.map_err(|e| e.to_string())? {
+    match request(&path, RequestBody::Status(StatusRequest {})).await? {
         ResponseResult::Status(s) => Ok(s),
         other => Err(format!("unexpected answer from totemd: {other:?}")),
+    }
+}
+
+async fn request(path: &Path, body: RequestBody) -> Result<ResponseResult, String> {
+    let (conn, _) = Connection::connect(path, "totemctl").await.map_err(|e| e.to_string())?;
+    conn.request(body).await.map_err(|e| e.to_string())
+}
+
+/// Asks the daemon to reload its configuration file and prints what changed; exit status 1
+/// when it could not (the file has errors, or the daemon runs without a file).
+pub fn reload(socket: &SocketArg) -> ExitCode {
+    let path = socket.path();
+    let result = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+        .and_then(|rt| rt.block_on(request(&path, RequestBody::Reload(ReloadRequest {}))));
+    match result {
+        Ok(ResponseResult::Reload(r)) => {
+            if r.applied.is_empty() && r.not_applied.is_empty() {
+                println!("configuration unchanged");
+            }
+            for change in &r.applied {
+                println!("applied: {change}");
+            }
+            for change in &r.not_applied {
+                println!("not applied (restart needed): {change}");
+            }
+            ExitCode::SUCCESS
+        }
+        Ok(other) => {
+            eprintln!("totemctl: reload: unexpected answer from totemd: {other:?}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("totemctl: reload: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -65,6 +65,8 @@ pub(in crate::runtime) fn handle_request(
             })
         }
         RequestBody::Status(_) => Ok(ResponseResult::Status(status(node, source.links))),
+        // The driver answers reloads itself (it owns the configuration); never routed here.
+        RequestBody::Reload(_) => Err((ErrorCode::NotSupported, "reload is handled by the driver".into())),
     };
     match result {
         Ok(result) => Response::new(id, result),
