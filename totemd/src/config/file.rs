@@ -88,6 +88,7 @@ impl FileConfig {
         let (totem, token_coefficient) = totem_options(&mut r, settings.nodes.len(), overrides);
         settings.token_coefficient = token_coefficient;
         cluster_identity(&mut r, &mut settings);
+        super::multicast::check(&mut r, &settings);
         settings.crypto = crypto(&mut r);
         settings.logging = logging(&mut r);
         settings.uidgid = uidgid(&parsed);

@@ -99,6 +99,7 @@ impl FileConfig {
             }
             other => other,
         })?;
+        super::multicast::check_resolved(self, &config, node.ring0_line)?;
         Ok(config)
     }
 

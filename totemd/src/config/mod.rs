@@ -9,12 +9,14 @@
 //!    one nodelist entry with an address on this host) and build the peer table.
 //!
 //! Submodules: `check` (the report of `--validate`), `file` (the `totem`, crypto, logging, uidgid and system settings), `nodes`
-//! (`nodelist` and `totem.interface`), `host` (local addresses, resolution, node choice),
-//! `settings` (the plain data types), `values` (typed value reading).
+//! (`nodelist` and `totem.interface`), `multicast` (`transport: udp`'s group), `host` (local
+//! addresses, resolution, node choice), `settings` (the plain data types), `values` (typed
+//! value reading).
 
 mod check;
 mod file;
 mod host;
+mod multicast;
 mod nodes;
 mod settings;
 #[cfg(test)]
@@ -35,6 +37,7 @@ use crate::links::{LinkConfig, LinkId};
 pub use check::{check_and_print, check_file, check_text, CheckReport};
 pub use file::{FileConfig, Invalid, Overrides};
 pub use host::{if_inet6_addresses, Host, SystemHost};
+pub use multicast::{cluster_group, Multicast};
 pub use settings::{
     ClusterSettings, CryptoSettings, DebugLevel, IpVersion, Link, LoggingSettings, NodeEntry, RingAddr,
     Timestamp, Transport, UidGid, LINKS_MAX, MCASTPORT_DEFAULT, TOKEN_COEFFICIENT_DEFAULT,

@@ -70,15 +70,15 @@ impl Default for ClusterSettings {
     }
 }
 
-/// `totem.transport`. totemd sends unicast UDP to every node whatever the transport; the name
-/// decides the defaults that depend on it (`ip_version`, how many links are allowed).
+/// `totem.transport`: how packets for every node go out (one multicast with `udp`, one unicast
+/// to each node otherwise) and the defaults that depend on it (`ip_version`, how many links).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Transport {
     /// `knet`: corosync 3's default; up to 8 links.
     Knet,
     /// `udpu`: unicast UDP, one link.
     Udpu,
-    /// `udp`: multicast UDP, one link.
+    /// `udp`: multicast UDP to `mcastaddr` (see [`super::Multicast`]), one link.
     Udp,
 }
 
@@ -128,7 +128,7 @@ pub struct Link {
     pub mcastport: u16,
     /// `bindnetaddr` (udp only in corosync).
     pub bindnetaddr: Option<IpAddr>,
-    /// `mcastaddr` (udp only).
+    /// `mcastaddr` (udp only): the multicast group; default from `cluster_name`.
     pub mcastaddr: Option<IpAddr>,
     /// `broadcast` (udp only).
     pub broadcast: bool,

@@ -459,3 +459,95 @@ fn every_node_has_an_address_on_every_link_and_knet_heartbeats_are_used() {
     let lc = one.link_config();
     assert_eq!((lc.ping_interval, lc.ping_timeout), (Duration::from_millis(250), Duration::from_millis(500)));
 }
+
+/// corosync's `get_cluster_mcast_addr` (exec/totemconfig.c): the group derives from a 16-bit
+/// hash of `cluster_name` plus the link number; IPv4 `239.192.(id >> 8).(id % 255)`, IPv6
+/// `ff15::id`. Values computed independently with C's signed-char arithmetic.
+#[test]
+fn the_default_group_derives_from_the_cluster_name_as_in_corosync() {
+    let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+    assert_eq!(cluster_group("mycluster", 0, false), ip("239.192.221.146"));
+    assert_eq!(cluster_group("mycluster", 0, true), ip("ff15::ddb4"));
+    assert_eq!(cluster_group("hacluster", 0, false), ip("239.192.204.129"));
+    assert_eq!(cluster_group("hacluster", 1, true), ip("ff15::ccb5"));
+    // A long name shifts the early bytes out; bytes above 127 count as negative (signed char).
+    assert_eq!(cluster_group(&"x".repeat(40), 0, false), cluster_group(&"x".repeat(40), 0, false));
+    assert!(cluster_group("é-cluster", 0, false).is_multicast());
+}
+
+/// `transport: udp` multicasts to `mcastaddr:mcastport` with `ttl` from this node's ring0
+/// address; the other transports have no group (every packet is unicast).
+#[test]
+fn udp_multicasts_to_mcastaddr_on_the_ring0_interface() {
+    let text = cluster(
+        " transport: udp\n interface {\n  mcastaddr: 239.1.2.3\n  mcastport: 6000\n  ttl: 2\n }\n",
+        3,
+    );
+    let d = load(&text).daemon_config(&host(&["10.0.0.2"]), None, PathBuf::from("s")).unwrap();
+    let want = Multicast {
+        group: "239.1.2.3:6000".parse().unwrap(),
+        interface: "10.0.0.2".parse().unwrap(),
+        ttl: 2,
+    };
+    assert_eq!(d.multicast(), Some(want));
+    assert_eq!(d.bind, "10.0.0.2:6000".parse::<SocketAddr>().unwrap(), "unicast stays on ring0_addr");
+
+    let named = cluster(" transport: udp\n cluster_name: mycluster\n", 2);
+    let d = load(&named).daemon_config(&host(&["10.0.0.1"]), None, PathBuf::from("s")).unwrap();
+    let m = d.multicast().unwrap();
+    assert_eq!((m.group, m.ttl), ("239.192.221.146:5405".parse().unwrap(), 1));
+
+    let v6 = "totem {\n version: 2\n transport: udp\n cluster_name: mycluster\n}\nnodelist {\n node {\n  \
+              ring0_addr: fd00::1\n  nodeid: 1\n }\n node {\n  ring0_addr: fd00::2\n  nodeid: 2\n }\n}\n";
+    let d = load(v6).daemon_config(&host(&["fd00::1"]), None, PathBuf::from("s")).unwrap();
+    assert_eq!(d.multicast().unwrap().group, "[ff15::ddb4]:5405".parse().unwrap());
+
+    for other in ["udpu", "knet"] {
+        let text = cluster(&format!(" transport: {other}\n cluster_name: mycluster\n"), 2);
+        let d = load(&text).daemon_config(&host(&["10.0.0.1"]), None, PathBuf::from("s")).unwrap();
+        assert_eq!(d.multicast(), None, "{other}");
+    }
+}
+
+#[test]
+fn a_udp_group_must_be_multicast_of_the_nodes_family_and_exist() {
+    let with = |iface: &str| cluster(&format!(" transport: udp\n interface {{\n{iface} }}\n"), 2);
+    assert_eq!(
+        errors(&with("  mcastaddr: 10.0.0.9\n")),
+        vec!["c.conf:5: totem.interface.0.mcastaddr: expects a multicast address, found \"10.0.0.9\""]
+    );
+    assert_eq!(
+        errors(&with("  mcastaddr: ff15::1\n")),
+        vec![
+            "c.conf:5: totem.interface.0.mcastaddr: ff15::1 is not of the address family of ring0_addr \
+             10.0.0.1 (node 1, line 10)"
+        ]
+    );
+    assert_eq!(
+        errors(&with("  bindnetaddr: fd00::\n  mcastaddr: 239.1.1.1\n")),
+        vec!["c.conf:6: totem.interface.0.mcastaddr: 239.1.1.1 is not of the address family of bindnetaddr fd00::"]
+    );
+    assert_eq!(
+        errors(&cluster(" transport: udp\n", 2)),
+        vec![
+            "c.conf:3: totem.transport: udp needs a multicast group: set interface { mcastaddr } or \
+             totem.cluster_name (the group then derives from it, as in corosync)"
+        ]
+    );
+    assert_eq!(
+        warnings(&with("  mcastaddr: 239.1.1.1\n  broadcast: yes\n")),
+        vec![
+            "c.conf:6: totem.interface.0.broadcast is accepted but has no effect: totemd sends to the \
+             multicast group"
+        ]
+    );
+    // Host names are only checked once resolved (this host resolves nodeN.test to 10.0.0.N).
+    let names =
+        with("  mcastaddr: ff15::1\n").replace("10.0.0.", "node").replace("\n  nodeid", ".test\n  nodeid");
+    let err = load(&names).daemon_config(&host(&["10.0.0.1"]), None, PathBuf::from("s")).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "c.conf:5: totem.interface.0.mcastaddr: ff15::1 is not of the address family of this node's \
+         ring0_addr 10.0.0.1"
+    );
+}
