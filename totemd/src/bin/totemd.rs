@@ -171,7 +171,7 @@ fn from_file(args: &Args, path: &Path, file: FileConfig) -> anyhow::Result<Daemo
         cluster.nodes.len(),
         cluster.transport
     );
-    if cluster.transport != Transport::Udpu {
+    if cluster.transport == Transport::Knet {
         tracing::info!(
             "transport {}: totemd sends unicast UDP to every node, as udpu does",
             cluster.transport

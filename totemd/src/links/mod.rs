@@ -335,6 +335,17 @@ impl Links {
         }
     }
 
+    /// Frames an engine packet for every peer at once as one datagram to `group` on link 0
+    /// (`transport: udp`, which has link 0 only): the same data frame [`Links::send`] makes, so
+    /// receivers open it the same way. It is sent from link 0's socket, so it arrives from this
+    /// node's link 0 address, which every peer knows. Counted as sent on each peer's link 0.
+    pub fn send_multicast(&mut self, group: SocketAddr, payload: Bytes) -> LinkTransmit {
+        for peer in self.peers.values_mut().filter_map(|links| links.get_mut(&LinkId(0))) {
+            peer.data_sent += 1;
+        }
+        (LinkId(0), group, frame::encode_data(&payload))
+    }
+
     /// One datagram that arrived on `link` from `from`. Returns the Totem packet inside a data
     /// frame; answers pings (queued pong) and records pongs. Anything else is dropped and
     /// counted in [`Links::stats`].

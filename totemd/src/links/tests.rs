@@ -372,3 +372,21 @@ proptest! {
         }
     }
 }
+
+/// `transport: udp`: one datagram to the group carries the packet for every peer; a peer gets
+/// it from this node's link 0 address and opens it exactly as a unicast data frame.
+#[test]
+fn a_multicast_is_one_data_frame_to_the_group_opened_like_a_unicast() {
+    let mut me = links(&[B, C]);
+    let group = SocketAddr::from(([239, 192, 1, 2], 5405));
+    let (link, to, bytes) = me.send_multicast(group, Bytes::from_static(b"packet"));
+    assert_eq!((link, to, bytes.clone()), (L0, group, data(b"packet")));
+    let sent: Vec<(NodeId, LinkId, u64)> =
+        me.status().iter().map(|s| (s.node, s.link, s.data_sent)).collect();
+    assert_eq!(sent, vec![(B, L0, 1), (B, L1, 0), (C, L0, 1), (C, L1, 0)]);
+
+    let table = [ME, C].iter().map(|&n| (n, vec![(L0, addr(n, L0)), (L1, addr(n, L1))])).collect();
+    let mut b = Links::new(B, LinkConfig::default(), table).unwrap();
+    let got = b.handle_datagram(ms(1), L0, addr(ME, L0), bytes);
+    assert_eq!(got, Some(Bytes::from_static(b"packet")));
+}

@@ -23,6 +23,7 @@
 
 pub mod api;
 pub mod crypto;
+mod multicast;
 pub mod notify;
 mod os;
 mod transport;
@@ -246,6 +247,7 @@ pub async fn drive(
         );
         sockets.push((link, socket));
     }
+    let multicast = multicast::setup(config, &mut sockets)?;
     let links = Links::new(config.node_id, config.link_config(), config.link_table())?;
     let mut sigterm = signal(SignalKind::terminate()).map_err(RuntimeError::Setup)?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(RuntimeError::Setup)?;
@@ -290,6 +292,7 @@ pub async fn drive(
         notifier: notify::Notifier::from_env(),
         reload_source: config.reload.clone(),
         ready: false,
+        multicast,
         stats: DriverStats::default(),
     };
     let stop_at = config.run_for.map(|d| clock.after(d));
@@ -405,7 +408,8 @@ struct Driver<'a> {
     node: Node,
     /// The local API: its socket and clients.
     ipc: IpcServer,
-    /// One socket per local link, by link number.
+    /// One socket per local link, by link number; with `transport: udp` link 0 has a second
+    /// one, joined to the multicast group, after the first (which sends).
     sockets: Vec<(LinkId, UdpSocket)>,
     links: Links,
     /// The nodes the links reach (every node but this one).
@@ -421,6 +425,8 @@ struct Driver<'a> {
     ready: bool,
     /// The configuration file, to reload it.
     reload_source: Option<crate::reload::ReloadSource>,
+    /// `transport: udp`: where packets for every node go, once.
+    multicast: Option<multicast::Multicast>,
     stats: DriverStats,
 }
 
@@ -454,6 +460,9 @@ impl Driver<'_> {
     /// Hands `datagram` to the link layer, opens the Totem packet it carries and hands that to
     /// the node; a datagram that does not open is counted and dropped, never shown to the node.
     fn receive(&mut self, link: LinkId, datagram: Bytes, from: SocketAddr) {
+        if self.multicast.is_some_and(|m| m.is_own(from)) {
+            return; // Our own multicast, looped back by the interface.
+        }
         let Some(packet) = self.links.handle_datagram(self.clock.now(), link, from, datagram) else { return };
         match self.crypto.open(packet) {
             Ok(opened) => self.node.handle_datagram(self.clock.now(), opened.payload),
@@ -526,7 +535,8 @@ impl Driver<'_> {
     }
 
     /// Seals the packet once, then the link layer frames it for each destination (udpu: "every
-    /// other node" is one unicast to each peer) on the lowest link up to that peer.
+    /// other node" is one unicast to each peer) on the lowest link up to that peer; with
+    /// `transport: udp` "every other node" is one datagram to the group ([`multicast`]).
     async fn send(&mut self, transmit: Transmit) -> Result<(), StateError> {
         match transmit.dest {
             Destination::All if self.peers.is_empty() => return Ok(()),
@@ -538,6 +548,11 @@ impl Driver<'_> {
             _ => {}
         }
         let Some(sealed) = self.seal(transmit.payload)? else { return Ok(()) };
+        if let (Destination::All, Some(m)) = (&transmit.dest, self.multicast) {
+            let datagram = self.links.send_multicast(m.group(), sealed);
+            self.send_link(datagram).await;
+            return Ok(());
+        }
         let mut out = Vec::new();
         self.links.send(transmit.dest, sealed, &mut out);
         for datagram in out {

@@ -1,4 +1,5 @@
-//! The UDP transport (corosync's `udpu`): one socket, unicast to every peer.
+//! The UDP transport: one unicast socket per local link (udpu, knet); `transport: udp` adds a
+//! multicast group on link 0 (see `super::multicast`).
 
 use std::io;
 use std::net::SocketAddr;

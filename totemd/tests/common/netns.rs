@@ -122,7 +122,7 @@ impl Topology {
     }
 
     /// Bridges `br0`.. in the bridge namespace, and a veth from every node to each, node
-    /// `node`'s end on link `link` at `address(node, link)`/24; everything up.
+    /// `node`'s end on link `link` at `address(node, link)`/24 (/64 for IPv6); everything up.
     pub fn wire(&mut self, address: impl Fn(usize, usize) -> String) {
         let br = self.bridge.clone();
         must(&["-n", &br, "link", "set", "lo", "up"]);
@@ -143,7 +143,14 @@ impl Topology {
                 must(&["link", "set", &bridge_link, "netns", &br]);
                 must(&["-n", &br, "link", "set", &bridge_link, "master", &format!("br{l}")]);
                 must(&["-n", &br, "link", "set", &bridge_link, "up"]);
-                must(&["-n", &ns, "addr", "add", &format!("{}/24", address(i + 1, l)), "dev", &node_link]);
+                let addr = address(i + 1, l);
+                if addr.contains(':') {
+                    // No duplicate address detection: the address is usable at once.
+                    let addr = format!("{addr}/64");
+                    must(&["-n", &ns, "addr", "add", &addr, "dev", &node_link, "nodad"]);
+                } else {
+                    must(&["-n", &ns, "addr", "add", &format!("{addr}/24"), "dev", &node_link]);
+                }
                 must(&["-n", &ns, "link", "set", &node_link, "up"]);
             }
         }
