@@ -77,6 +77,10 @@ impl Cluster {
         if result.is_ok() {
             self.trace_request(who, REQ_JOIN, group_word(group), || format!("join {group}"));
             self.observe(&Observation::CpgJoin { client: who, group });
+            let k = self.groups.iter().position(|g| g == group);
+            if let (Some(k), Some(c)) = (k, self.nodes[i].clients.clients.get_mut(&client)) {
+                c.joined.insert(k);
+            }
         }
         self.after_input(i);
         Ok(result?)
@@ -90,6 +94,11 @@ impl Cluster {
         if result.is_ok() {
             self.trace_request(who, REQ_LEAVE, group_word(group), || format!("leave {group}"));
             self.observe(&Observation::CpgLeave { client: who, group });
+            let k = self.groups.iter().position(|g| g == group);
+            if let (Some(k), Some(c)) = (k, self.nodes[i].clients.clients.get_mut(&client)) {
+                c.joined.remove(&k);
+                c.left.insert(k);
+            }
         }
         self.after_input(i);
         Ok(result?)
@@ -161,8 +170,9 @@ impl Cluster {
 
     // ---- internals ----
 
-    fn ready(&self, node: NodeId) -> Result<usize, SimError> {
+    fn ready(&mut self, node: NodeId) -> Result<usize, SimError> {
         let i = self.index(node);
+        self.current = Some(node);
         match self.nodes[i].liveness {
             Liveness::Down => Err(SimError::NodeDown(node)),
             Liveness::Paused { .. } => Err(SimError::NodePaused(node)),
@@ -172,7 +182,6 @@ impl Cluster {
 
     fn client(&mut self, node: NodeId, client: ClientId) -> Result<(usize, ClientRef), SimError> {
         let i = self.ready(node)?;
-        self.current = Some(node);
         match self.nodes[i].clients.clients.get(&client) {
             Some(c) if c.connected => Ok((i, ClientRef { node, client, pid: c.pid })),
             _ => Err(SimError::UnknownClient(node, client)),
@@ -212,20 +221,11 @@ impl Cluster {
             }
             CpgAction::Join(c, g) => {
                 let group = self.groups[g].clone();
-                if self.cpg_join(node, c, &group).is_ok() {
-                    if let Some(cl) = self.nodes[i].clients.clients.get_mut(&c) {
-                        cl.joined.insert(g);
-                    }
-                }
+                let _ = self.cpg_join(node, c, &group);
             }
             CpgAction::Leave(c, g) => {
                 let group = self.groups[g].clone();
-                if self.cpg_leave(node, c, &group).is_ok() {
-                    if let Some(cl) = self.nodes[i].clients.clients.get_mut(&c) {
-                        cl.joined.remove(&g);
-                        cl.left.insert(g);
-                    }
-                }
+                let _ = self.cpg_leave(node, c, &group);
             }
             CpgAction::Mcast { client, group, padding, guarantee } => {
                 let group = self.groups[group].clone();
