@@ -1,5 +1,7 @@
 //! Load generators and microbenchmarks for totem.
 //!
+//! [`cpg_bench`] measures closed process groups through real `totemd` daemons (`benches cpg`).
+//!
 //! [`Ring`] is a tiny in-memory driver that measures the Totem engine alone: `N` [`Srp`] nodes,
 //! no sockets, no threads, a virtual clock. It is deliberately simpler than the `sim` crate (no
 //! faults, no checkers): every datagram is delivered at once, in the order it was sent, so the
@@ -25,6 +27,8 @@
 //! assert!(report.delivered.iter().all(|&d| d == 10_000));
 //! ```
 #![forbid(unsafe_code)]
+
+pub mod cpg_bench;
 
 use std::collections::VecDeque;
 use std::time::Duration;

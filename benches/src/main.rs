@@ -3,11 +3,17 @@
 //! `benches engine` measures the Totem engine alone: messages delivered per CPU second through
 //! an in-memory ring (see [`benches::Ring`]), for each combination of `--nodes` and `--size`.
 //!
+//! `benches cpg` measures closed process groups through real daemons: throughput, latency,
+//! the daemons' memory and CPU (see [`benches::cpg_bench`]).
+//!
 //! ```text
+//! cargo run --release -p benches -- cpg --nodes 1,2 --size 64,1024,65536 --seconds 5 [--senders 2] [--safe]
 //! cargo run --release -p benches -- engine                       # nodes 2,5 x sizes 64,1024
 //! cargo run --release -p benches -- engine --nodes 2 --size 64 --messages 200000
 //! ```
 #![forbid(unsafe_code)]
+
+mod cpg_cmd;
 
 use std::time::Duration;
 
@@ -27,6 +33,8 @@ struct Cli {
 enum Command {
     /// Messages delivered per CPU second by the engine alone, through an in-memory ring.
     Engine(EngineArgs),
+    /// CPG throughput and latency through real totemd daemons on 127.0.0.x.
+    Cpg(cpg_cmd::CpgArgs),
 }
 
 #[derive(clap::Args)]
@@ -63,6 +71,7 @@ enum GuaranteeArg {
 fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Engine(args) => engine(&args),
+        Command::Cpg(args) => cpg_cmd::run(&args),
     }
 }
 
