@@ -18,7 +18,7 @@ use std::sync::atomic::Ordering;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use cpg::{GroupName, Guarantee};
 use hdrhistogram::Histogram;
 
@@ -73,14 +73,9 @@ pub fn measure_row(rt: &tokio::runtime::Runtime, spec: &RowSpec) -> Result<Measu
         run_for: spec.warmup + spec.measure + RUN_FOR_MARGIN,
         form_timeout: FORM_TIMEOUT,
     })?;
-    let row = rt.block_on(run_load(&cluster, spec)).with_context(|| {
-        format!(
-            "{} nodes, {} bytes, {} senders; daemon logs:\n{}",
-            spec.nodes,
-            spec.size,
-            spec.senders,
-            cluster.logs()
-        )
+    let row = rt.block_on(run_load(&cluster, spec)).map_err(|e| {
+        let what = format!("{} nodes, {} bytes, {} senders", spec.nodes, spec.size, spec.senders);
+        anyhow::anyhow!("{what}: {e:#}\ndaemon logs:\n{}", cluster.logs())
     })?;
     let warnings = cluster.warnings();
     cluster.stop()?;
