@@ -274,7 +274,7 @@ fn random_config(rng: &mut SimRng) -> SimConfig {
         ..LoadConfig::default()
     };
     let cpg = CpgLoad {
-        ops_per_node: *rng.pick(&[0.0, 2.0, 5.0, 10.0, 20.0, 40.0]).unwrap_or(&5.0),
+        ops_per_node: *rng.pick(&[0.0, 2.0, 5.0, 10.0, 30.0]).unwrap_or(&5.0),
         clients_max: rng.range_inclusive(1, 5) as usize,
         groups: rng.range_inclusive(1, 3) as usize,
         disconnect_fraction: rng.unit() * 0.1,
