@@ -1,12 +1,13 @@
 //! Delivery only to members: a client gets a group's messages only after its own join
 //! configuration change for that group (it is listed in `joined`) and before its own leave
-//! change (listed in `left`); a client that went away is told nothing more.
+//! change (listed in `left`); a client that went away is told nothing more; the totem
+//! configurations a client is told name ever newer rings.
 //!
 //! This is the "closed" of closed process groups: corosync's CPG delivers a group's messages
 //! to the processes that joined it, and a process learns it is in a group from the change
 //! that lists it as joined (`cpg_overview(8)`).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use ::cpg::{CpgEvent, MemberId};
 use totem::Instant;
@@ -22,6 +23,8 @@ pub struct Membership {
     members: BTreeSet<(MemberId, u32)>,
     /// Clients that disconnected.
     gone: BTreeSet<MemberId>,
+    /// The last totem ring seq each client was told.
+    last_ring: BTreeMap<MemberId, u64>,
 }
 
 impl Check for Membership {
@@ -58,7 +61,15 @@ impl Check for Membership {
                             )));
                         }
                     }
-                    CpgEvent::Totem(_) => {}
+                    CpgEvent::Totem(t) => {
+                        if let Some(prev) = self.last_ring.insert(me, t.ring_seq).filter(|&p| p >= t.ring_seq)
+                        {
+                            out.push(fail(format!(
+                                "{client} was told ring seq {} after ring seq {prev}",
+                                t.ring_seq
+                            )));
+                        }
+                    }
                 }
             }
             _ => {}
@@ -92,6 +103,15 @@ mod tests {
         let v = run_history(&mut Membership::default(), &h);
         assert_eq!(v.len(), 2, "{v:?}");
         assert!(v.iter().all(|v| v.checker == CheckerKind::CpgMembership));
+    }
+
+    #[test]
+    fn a_totem_ring_that_does_not_grow_fails() {
+        let x = cl(1, 1);
+        let (t4, t8) = (totem(4), totem(8));
+        let ev = |e| Observation::CpgEvent { client: x, ring_id: ring(1), event: e, id: None };
+        let h = [(0, ev(&t4)), (1, ev(&t8)), (2, ev(&t8))];
+        assert_eq!(run_history(&mut Membership::default(), &h).len(), 1);
     }
 
     #[test]
