@@ -15,6 +15,6 @@ pub mod types;
 pub mod client;
 
 pub use types::{
-    Change, Confchg, CpgEvent, GroupName, GroupNameError, Guarantee, MemberId, Message, Reason,
-    TotemConfchg, GROUP_NAME_MAX,
+    Change, Confchg, CpgEvent, GroupName, GroupNameError, Guarantee, MemberId, Message, Reason, TotemConfchg,
+    GROUP_NAME_MAX,
 };
