@@ -1,6 +1,10 @@
-//! Votequorum semantics and fencing policy.
+//! Votequorum semantics, sans-IO (votequorum(5); corosync's exec/votequorum.c).
 //!
-//! Will own: the sans-IO quorum calculation (votes, expected votes, two-node mode, wait_for_all,
-//! last_man_standing, auto_tie_breaker), the fencing state machine and the quorum client API.
-//! Empty until the quorum and fencing issue lands.
+//! Will own: the quorum calculation (votes, expected votes, two_node, wait_for_all,
+//! last_man_standing, auto_tie_breaker), the fencing policy and the quorum client API.
 #![forbid(unsafe_code)]
+
+pub mod config;
+pub mod wire;
+
+pub use config::{ConfigError, ConfigWarning, QuorumConfig, Resolved, TieBreaker};
