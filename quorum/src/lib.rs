@@ -1,10 +1,22 @@
 //! Votequorum semantics, sans-IO (votequorum(5); corosync's exec/votequorum.c).
 //!
-//! Will own: the quorum calculation (votes, expected votes, two_node, wait_for_all,
-//! last_man_standing, auto_tie_breaker), the fencing policy and the quorum client API.
+//! Each node counts the votes of the members of its ring. Quorum is a majority of the highest
+//! expected votes and of the votes present (`expected / 2 + 1`), and never goes down on its
+//! own. On every new ring each node multicasts a [`wire::NodeInfo`] (its votes, expected votes
+//! and flags); every node folds them in, in Totem's agreed order, so all members agree.
+//! `two_node`, `wait_for_all`, `last_man_standing` and `auto_tie_breaker` follow corosync; see
+//! [`Votequorum`] for the call order and [`format`] for `corosync-quorumtool -s` output.
+//!
+//! Will also own the fencing policy and the quorum client API.
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod format;
+pub mod votequorum;
 pub mod wire;
 
 pub use config::{ConfigError, ConfigWarning, QuorumConfig, Resolved, TieBreaker};
+pub use votequorum::{
+    MemberStatus, QuorumEvent, RequestError, Stats, Status, StatusFlags, Votequorum, EVENTS_MAX,
+    RECONFIGURE_QUEUE_MAX,
+};
