@@ -17,6 +17,10 @@ use totem::{
     TotemConfig, Transmit,
 };
 
+/// Bytes of service messages the node keeps queued in the engine; the rest waits in the
+/// service, whose bound turns into `TryAgain` for the clients.
+const ENGINE_QUEUE_TARGET: usize = 256 << 10;
+
 /// First byte of a message submitted with [`Node::submit`].
 pub const RAW_TAG: u8 = 0;
 
@@ -281,7 +285,10 @@ impl Node {
     /// taken (the engine may then have events to route).
     fn submit_service_messages(&mut self, now: Instant) -> bool {
         let mut any = false;
-        while let Some((payload, guarantee)) = self.cpg.next_submission() {
+        // Keep the engine's queue short: what waits there has no flow control of its own, and
+        // every byte queued is latency for every message after it.
+        while self.srp.send_queue_bytes() < ENGINE_QUEUE_TARGET {
+            let Some((payload, guarantee)) = self.cpg.next_submission() else { break };
             match self.srp.submit(now, payload, guarantee) {
                 Ok(()) => {
                     self.cpg.submitted();

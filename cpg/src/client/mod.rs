@@ -53,7 +53,7 @@ use crate::types::{CpgEvent, GroupName, Guarantee, MemberId};
 pub const MCAST_RETRY_MIN: Duration = Duration::from_millis(1);
 
 /// Longest wait between two tries of [`Cpg::mcast`].
-pub const MCAST_RETRY_MAX: Duration = Duration::from_millis(50);
+pub const MCAST_RETRY_MAX: Duration = Duration::from_millis(4);
 
 /// A handle on closed process groups, connected to totemd.
 pub struct Cpg {

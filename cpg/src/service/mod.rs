@@ -54,7 +54,7 @@ pub struct CpgConfig {
 
 impl Default for CpgConfig {
     fn default() -> Self {
-        CpgConfig { message_max: 1 << 20, queue_bytes_max: 8 << 20 }
+        CpgConfig { message_max: 1 << 20, queue_bytes_max: 2 << 20 }
     }
 }
 
