@@ -11,10 +11,14 @@
 //!   corosync.conf, including its fencing set-up in a `fencing { }` section (see that module
 //!   for the format).
 //!
-//! It will later also own the typed key-value store that these entries feed (with prefix
-//! tracking, as cmap's `track_add`), its sans-IO service inside the daemon, and the client API
-//! that applications link.
+//! - [`store`]: the typed key-value store these entries feed (corosync's cmap): dotted keys,
+//!   typed values, prefix iteration, tracking with ordered bounded notifications, access
+//!   control, cheap counters; sans-IO.
+//!
+//! It will later also own the store's service inside the daemon and the client API that
+//! applications link.
 #![forbid(unsafe_code)]
 
 pub mod cluster_conf;
 pub mod conf;
+pub mod store;
