@@ -106,6 +106,15 @@ fn two_nodes_every_member_gets_the_same_messages_in_the_same_order() {
         for r in readers {
             got.push(r.await.unwrap());
         }
+        // The largest message the daemon takes crosses the ring in fragments and arrives whole.
+        let max = a.message_max() as usize;
+        assert!(max >= 1 << 20, "message_max {max} below 1 MiB");
+        let big: Vec<u8> = (0..max).map(|i| (i % 251) as u8).collect();
+        a.mcast(&group("orders"), Guarantee::Agreed, big.clone()).await.unwrap();
+        for c in [&a, &b] {
+            let got = deliveries(c, "orders", 1).await;
+            assert!(got[0].1 == big, "the {max}-byte message arrived changed");
+        }
         (got.remove(0), got.remove(0))
     });
     assert_eq!(one.len(), 2 * PER_SENDER);
