@@ -391,3 +391,20 @@ fn malformed_service_messages_are_counted_and_dropped() {
     assert_eq!(s.stats().malformed, 3);
     assert!(s.poll_event().is_none());
 }
+
+proptest::proptest! {
+    /// Whatever bytes the ring delivers, the service counts or applies them and never panics.
+    #[test]
+    fn arbitrary_deliveries_never_panic(payloads in proptest::collection::vec(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64), 1..8)) {
+        let mut s = CpgService::new(NodeId(1), CpgConfig::default());
+        s.connect(ClientId(1), 7);
+        s.join(ClientId(1), &g("a")).unwrap();
+        let ring = RingId { seq: 4, representative: NodeId(1) };
+        s.handle_regular(ring, &[NodeId(1), NodeId(2)]);
+        for payload in payloads {
+            let d = Delivery { ring_id: ring, seq: Seq(1), sender: NodeId(2), guarantee: totem::Guarantee::Agreed, payload: Bytes::from(payload) };
+            s.handle_delivery(d);
+        }
+        while s.poll_event().is_some() {}
+    }
+}
