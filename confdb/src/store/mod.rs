@@ -24,8 +24,8 @@
 //! - Counters: a [`Counter`] is a `u64` key whose value lives in a slot the store owns;
 //!   [`Store::add`] is an index and an add, with no string work and no notification (as
 //!   corosync serves its `stats.` keys on read). Reads show the current value. A counter
-//!   key set, deleted or deleted by prefix stops being a counter; its handle then does
-//!   nothing.
+//!   key set to another value, deleted or deleted by prefix stops being a counter; its
+//!   handle then does nothing.
 //! - Limits: [`StoreConfig::keys_max`] keys, [`StoreConfig::tracks_max`] tracks, and
 //!   [`StoreConfig::notify_queue_max`] queued notifications per tracker, after which it gets
 //!   one [`Polled::Overflow`].
@@ -385,7 +385,11 @@ impl Store {
             self.items.insert(key.to_string(), Item { slot: Slot::Value(value), from_config });
             return Ok(SetOutcome::Added);
         };
-        if matches!(&item.slot, Slot::Value(v) if *v == value) {
+        let same = match &item.slot {
+            Slot::Value(v) => *v == value,
+            Slot::Counter(i) => value == Value::U64(self.counters[*i as usize].value),
+        };
+        if same {
             self.items.get_mut(key).expect("present").from_config |= from_config;
             return Ok(SetOutcome::Unchanged);
         }

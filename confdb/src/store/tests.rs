@@ -224,13 +224,14 @@ fn counters_read_as_u64_keys_and_bump_without_notifications() {
     s.add(recv, 1);
     assert_eq!(s.counter_value(sent), None);
     assert_eq!(s.get("runtime.totem.packets_recv"), Some(Value::U64(1)));
-    // Setting a counter's key makes it a plain value.
-    assert_eq!(
-        s.set(Writer::Daemon, "runtime.totem.packets_recv", Value::U64(1)),
-        Ok(SetOutcome::Changed { old: Value::U64(1) })
-    );
+    // Setting a counter's key to its value changes nothing; to another makes it a plain value.
+    let key = "runtime.totem.packets_recv";
+    assert_eq!(s.set(Writer::Daemon, key, Value::U64(1)), Ok(SetOutcome::Unchanged));
     s.add(recv, 1);
-    assert_eq!(s.get("runtime.totem.packets_recv"), Some(Value::U64(1)));
+    assert_eq!(s.set(Writer::Daemon, key, Value::U64(5)), Ok(SetOutcome::Changed { old: Value::U64(2) }));
+    s.add(recv, 1);
+    assert_eq!(s.get(key), Some(Value::U64(5)));
+    assert_eq!(s.counter_value(recv), None);
 }
 
 #[test]
