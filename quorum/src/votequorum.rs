@@ -155,12 +155,11 @@ pub struct Votequorum {
     waiting_for_all: bool,
     /// Never yet in a ring with another node (NODE_FLAGS_FIRST).
     first: bool,
-    /// Lowest and highest member ids when last quorate; the tie breaker looks for them.
-    lowest: Option<NodeId>,
-    highest: Option<NodeId>,
+    /// The members when last quorate by votes (the cluster "before the split" of
+    /// votequorum(5)); the tie breaker looks for its lowest, highest or first listed node.
+    last_quorate: Vec<NodeId>,
     ring_id: Option<RingId>,
     members: Vec<NodeId>,
-    previous_members: Vec<NodeId>,
     /// Members whose node info was delivered in this ring; `None` once all were.
     syncing: Option<BTreeSet<NodeId>>,
     last_man_standing_deadline: Option<Instant>,
@@ -186,11 +185,9 @@ impl Votequorum {
             quorate: false,
             waiting_for_all: r.wait_for_all,
             first: true,
-            lowest: None,
-            highest: None,
+            last_quorate: Vec::new(),
             ring_id: None,
             members: Vec::new(),
-            previous_members: Vec::new(),
             syncing: None,
             last_man_standing_deadline: None,
             submissions: VecDeque::new(),
@@ -222,11 +219,18 @@ impl Votequorum {
         // votequorum(5), last_man_standing: the window (re)starts on every loss while the
         // survivors may still be quorate, or at a tie the tie breaker would win.
         let count = u32::try_from(members.len()).unwrap_or(u32::MAX);
-        let tie_won = self.tie_breaker.is_some() && self.has_member(self.lowest);
+        let tie_won = self.tie_breaker.is_some() && self.has_member(self.last_quorate.first().copied());
         if self.last_man_standing && ((count >= self.quorum && left) || (count <= self.quorum && tie_won)) {
             self.last_man_standing_deadline = Some(now + self.last_man_standing_window);
         }
-        self.previous_members = std::mem::replace(&mut self.members, members);
+        self.members = members;
+        if !self.quorate {
+            // Inquorate in the ring being left: the quorate membership we remember may have
+            // split since, without us. Only a half of the last quorate membership may use the
+            // tie breaker (corosync keeps it, and a node that was cut off earlier can then
+            // win a later split with stale knowledge).
+            self.last_quorate.clear();
+        }
         self.ring_id = Some(ring_id);
         self.syncing = Some(BTreeSet::new());
         self.sync_our_flags();
@@ -491,18 +495,15 @@ impl Votequorum {
         }
         let mut quorate = self.quorum <= total_votes;
         if quorate {
-            let live = self.nodes.iter().filter(|(_, n)| n.member).map(|(id, _)| *id);
-            self.lowest = live.clone().min();
-            self.highest = live.max();
+            self.last_quorate = self.nodes.iter().filter(|(_, n)| n.member).map(|(id, _)| *id).collect();
         }
         if let Some(tb) = &self.tie_breaker {
-            // An exact half (of the expected votes, rounded down); the other half must not be
-            // able to hold quorum by itself.
-            let other = self.previous_members.len() as i64 - self.members.len() as i64;
-            if total_votes == self.us().expected_votes / 2
-                && other < i64::from(self.quorum)
-                && self.tie_won(tb)
-            {
+            // Exactly half of the expected votes (rounded down, as corosync), and the votes
+            // missing here must be short of quorum: corosync checks that on the count of nodes
+            // that left since the previous ring, which lets a half with fewer but heavier
+            // nodes, or a ring re-formed with the same members, win as well.
+            let expected = self.us().expected_votes;
+            if total_votes == expected / 2 && expected - total_votes < self.quorum && self.tie_won(tb) {
                 quorate = true;
             }
         }
@@ -517,18 +518,19 @@ impl Votequorum {
         }
     }
 
-    /// corosync's `check_auto_tie_breaker`.
+    /// corosync's `check_auto_tie_breaker`: whether the tie breaker node of the last quorate
+    /// membership is here. For a list that is its first node that was in that membership
+    /// (votequorum(5): "if that node is not in either half (ie was not in the cluster before
+    /// the split) then the second node ID will be checked"). corosync looks for the listed
+    /// nodes in the previous ring instead, so a ring re-formed with the same members would let
+    /// both halves win.
     fn tie_won(&self, tb: &TieBreaker) -> bool {
-        match tb {
-            TieBreaker::Lowest => self.has_member(self.lowest),
-            TieBreaker::Highest => self.has_member(self.highest),
-            TieBreaker::List(list) => {
-                // The first listed node here wins, unless a node listed before it was in the
-                // previous membership: it may be in the other half.
-                let Some(i) = list.iter().position(|id| self.members.contains(id)) else { return false };
-                !list[..i].iter().any(|id| self.previous_members.contains(id))
-            }
-        }
+        let breaker = match tb {
+            TieBreaker::Lowest => self.last_quorate.first(),
+            TieBreaker::Highest => self.last_quorate.last(),
+            TieBreaker::List(list) => list.iter().find(|id| self.last_quorate.contains(id)),
+        };
+        self.has_member(breaker.copied())
     }
 
     fn set_waiting_for_all(&mut self, waiting: bool) {
