@@ -2,18 +2,23 @@
 //!
 //! # Types of config keys
 //! Every entry is stored as a `str`, except the keys below, stored as the number corosync's
-//! `coroparse.c` makes of them when the text is a number of that type. Text that is not
-//! (`token: 3s`) stays a `str`: judging values is `totemd::config`'s business, and the store
-//! keeps what the file says. `*` is any one component.
-//! - `u32`: `totem.` `version`, `nodeid`, `token`, `token_warning`, `token_retransmit`,
-//!   `token_retransmits_before_loss_const`, `consensus`, `join`, `send_join`, `merge`,
-//!   `hold`, `downcheck`, `fail_recv_const`, `seqno_unchanged_const`, `miss_count_const`,
-//!   `window_size`, `max_messages`, `max_network_delay`, `netmtu`;
-//!   `nodelist.node.*.nodeid`, `nodelist.node.*.quorum_votes`; `quorum.expected_votes`,
-//!   `quorum.votes`, `quorum.last_man_standing_window`.
+//! `exec/coroparse.c` makes of them when the text is a number of that type. Text that is not
+//! (`token: 3s`) stays a `str` where corosync would refuse the file: judging values is
+//! `totemd::config`'s business, and the store keeps what the file says. `*` is any one
+//! component.
+//! - `u32`: `totem.` `version`, `nodeid`, `threads`, `token`, `token_warning`,
+//!   `token_retransmit`, `token_retransmits_before_loss_const`, `consensus`, `join`,
+//!   `send_join`, `merge`, `hold`, `downcheck`, `fail_recv_const`, `seqno_unchanged_const`,
+//!   `heartbeat_failures_allowed`, `max_network_delay`, `window_size`, `max_messages`,
+//!   `miss_count_const`, `netmtu`; `nodelist.node.*.nodeid`, `nodelist.node.*.quorum_votes`;
+//!   `quorum.` `expected_votes`, `votes`, `last_man_standing_window`, `leaving_timeout`;
+//!   `quorum.device.` `timeout`, `sync_timeout`, `votes`.
 //! - `u64`: `totem.config_version`.
 //! - `u16`: `totem.interface.*.mcastport`.
-//! - `u8`: `totem.interface.*.ttl`, `totem.interface.*.knet_link_priority`.
+//! - `u8`: `totem.interface.*.ttl`, `totem.interface.*.knet_link_priority`; `quorum.`
+//!   `two_node`, `wait_for_all`, `auto_tie_breaker`, `last_man_standing`, `allow_downscale`;
+//!   `quorum.device.master_wins`; `uidgid.config.uid.*` and `uidgid.config.gid.*` (the `1`
+//!   that marks a user or group allowed).
 //!
 //! Entries under [`CONFIG_SKIPPED_PREFIX`] (`runtime.`) are the daemon's and are skipped.
 
@@ -30,6 +35,7 @@ pub const CONFIG_SKIPPED_PREFIX: &str = "runtime.";
 const TOTEM_U32: &[&str] = &[
     "version",
     "nodeid",
+    "threads",
     "token",
     "token_warning",
     "token_retransmit",
@@ -42,25 +48,36 @@ const TOTEM_U32: &[&str] = &[
     "downcheck",
     "fail_recv_const",
     "seqno_unchanged_const",
-    "miss_count_const",
+    "heartbeat_failures_allowed",
+    "max_network_delay",
     "window_size",
     "max_messages",
-    "max_network_delay",
+    "miss_count_const",
     "netmtu",
 ];
+
+const QUORUM_U8: &[&str] =
+    &["two_node", "wait_for_all", "auto_tie_breaker", "last_man_standing", "allow_downscale"];
 
 /// The type a config key is stored as when its text is a number (see the module doc).
 fn config_type(key: &str) -> Option<ValueType> {
     let parts: Vec<&str> = key.split('.').collect();
-    match parts.as_slice() {
-        ["totem", k] if TOTEM_U32.contains(k) => Some(ValueType::U32),
-        ["totem", "config_version"] => Some(ValueType::U64),
-        ["nodelist", "node", _, "nodeid" | "quorum_votes"] => Some(ValueType::U32),
-        ["quorum", "expected_votes" | "votes" | "last_man_standing_window"] => Some(ValueType::U32),
-        ["totem", "interface", _, "mcastport"] => Some(ValueType::U16),
-        ["totem", "interface", _, "ttl" | "knet_link_priority"] => Some(ValueType::U8),
-        _ => None,
-    }
+    let ty = match parts.as_slice() {
+        ["totem", k] if TOTEM_U32.contains(k) => ValueType::U32,
+        ["totem", "config_version"] => ValueType::U64,
+        ["totem", "interface", _, "mcastport"] => ValueType::U16,
+        ["totem", "interface", _, "ttl" | "knet_link_priority"] => ValueType::U8,
+        ["nodelist", "node", _, "nodeid" | "quorum_votes"] => ValueType::U32,
+        ["quorum", "expected_votes" | "votes" | "last_man_standing_window" | "leaving_timeout"] => {
+            ValueType::U32
+        }
+        ["quorum", k] if QUORUM_U8.contains(k) => ValueType::U8,
+        ["quorum", "device", "timeout" | "sync_timeout" | "votes"] => ValueType::U32,
+        ["quorum", "device", "master_wins"] => ValueType::U8,
+        ["uidgid", "config", "uid" | "gid", _] => ValueType::U8,
+        _ => return None,
+    };
+    Some(ty)
 }
 
 /// The value a config entry is stored as: typed for the known keys when the text parses

@@ -323,7 +323,7 @@ fn a_full_queue_overflows_once_then_resumes_after_the_report() {
 fn load_types_known_keys_and_keeps_the_rest_as_strings() {
     let text = "totem {\n token: 3000\n join: 5s\n cluster_name: c1\n config_version: 7\n                 interface {\n  mcastport: 5405\n  ttl: 1\n }\n}\n\
                 nodelist {\n node {\n  nodeid: 1\n  ring0_addr: 10.0.0.1\n }\n}\n\
-                runtime {\n x: 1\n}\n";
+                runtime {\n x: 1\n}\nquorum {\n two_node: 1\n}\n";
     let parsed = crate::conf::parse(text, "c.conf").unwrap();
     let mut s = Store::default();
     let report = s.load_parsed(&parsed);
@@ -335,6 +335,7 @@ fn load_types_known_keys_and_keeps_the_rest_as_strings() {
         [
             "nodelist.node.0.nodeid (u32) = 1",
             "nodelist.node.0.ring0_addr (str) = 10.0.0.1",
+            "quorum.two_node (u8) = 1",
             "totem.cluster_name (str) = c1",
             "totem.config_version (u64) = 7",
             "totem.interface.0.mcastport (u16) = 5405",
