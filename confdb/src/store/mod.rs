@@ -381,7 +381,9 @@ impl Store {
         value.check()?;
         let Some(item) = self.items.get(key) else {
             self.check_new_key(key)?;
-            self.notify(key, NotifyKind::Added, None, Some(value.clone()));
+            if self.tracking.any_match(key) {
+                self.notify(key, NotifyKind::Added, None, Some(value.clone()));
+            }
             self.items.insert(key.to_string(), Item { slot: Slot::Value(value), from_config });
             return Ok(SetOutcome::Added);
         };
@@ -395,9 +397,12 @@ impl Store {
         }
         let item = self.items.get_mut(key).expect("present");
         item.from_config |= from_config;
-        let old_slot = std::mem::replace(&mut item.slot, Slot::Value(value.clone()));
+        let old_slot = std::mem::replace(&mut item.slot, Slot::Value(value));
         let old = self.take_slot(old_slot);
-        self.notify(key, NotifyKind::Changed, Some(old.clone()), Some(value));
+        if self.tracking.any_match(key) {
+            let new = self.get(key);
+            self.notify(key, NotifyKind::Changed, Some(old.clone()), new);
+        }
         Ok(SetOutcome::Changed { old })
     }
 
@@ -422,6 +427,8 @@ impl Store {
         }
     }
 
+    /// Queues a notification for the tracks that match. Tracks are matched one by one:
+    /// `tracks_max` bounds the cost, and mutations are rare next to counter bumps.
     fn notify(&mut self, key: &str, kind: NotifyKind, old: Option<Value>, new: Option<Value>) {
         if self.tracking.any_match(key) {
             self.tracking.notify(Notification { key: key.to_string(), kind, old, new });

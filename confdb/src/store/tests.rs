@@ -52,6 +52,8 @@ fn values_print_as_corosync_cmapctl() {
     assert_eq!(line("a.i8", Value::I8(-5)), "a.i8 (i8) = -5");
     assert_eq!(line("a.f", Value::Float(1.5)), "a.f (flt) = 1.500000");
     assert_eq!(line("a.d", Value::Double(-0.25)), "a.d (dbl) = -0.250000");
+    assert_eq!(line("a.d", Value::Double(f64::NAN)), "a.d (dbl) = nan");
+    assert_eq!(line("a.f", Value::Float(f32::NEG_INFINITY)), "a.f (flt) = -inf");
     assert_eq!(line("totem.cluster_name", Value::String("c1".into())), "totem.cluster_name (str) = c1");
     assert_eq!(line("a.b", Value::Binary(b"a\\\x00\xff~".to_vec())), "a.b (bin) = a\\\\\\x00\\xFF~");
 }

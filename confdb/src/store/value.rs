@@ -321,7 +321,7 @@ impl Value {
 }
 
 /// The value alone, as corosync-cmapctl prints it after `= `: floats with six decimals
-/// (`%f`), binary with printable ASCII as is, `\\` and `\xHH` (as `-b` does).
+/// (`%f`; `nan`, `-inf`), binary with printable ASCII as is, `\\` and `\xHH` (as `-b` does).
 impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -333,8 +333,8 @@ impl fmt::Display for Value {
             Value::U32(v) => write!(f, "{v}"),
             Value::I64(v) => write!(f, "{v}"),
             Value::U64(v) => write!(f, "{v}"),
-            Value::Float(v) => write!(f, "{v:.6}"),
-            Value::Double(v) => write!(f, "{v:.6}"),
+            Value::Float(v) => fmt_c_double(f, f64::from(*v)),
+            Value::Double(v) => fmt_c_double(f, *v),
             Value::String(s) => f.write_str(s),
             Value::Binary(b) => {
                 for &byte in b {
@@ -347,6 +347,18 @@ impl fmt::Display for Value {
                 Ok(())
             }
         }
+    }
+}
+
+/// C's `%f`: six decimals, and `nan`, `-nan`, `inf`, `-inf` (glibc's spelling).
+fn fmt_c_double(f: &mut fmt::Formatter<'_>, v: f64) -> fmt::Result {
+    let sign = if v.is_sign_negative() { "-" } else { "" };
+    if v.is_nan() {
+        write!(f, "{sign}nan")
+    } else if v.is_infinite() {
+        write!(f, "{sign}inf")
+    } else {
+        write!(f, "{v:.6}")
     }
 }
 
