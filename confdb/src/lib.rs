@@ -11,9 +11,10 @@
 //!   corosync.conf, including its fencing set-up in a `fencing { }` section (see that module
 //!   for the format).
 //!
-//! - [`store`]: the typed key-value store these entries feed (corosync's cmap): dotted keys,
-//!   typed values, prefix iteration, tracking with ordered bounded notifications, access
-//!   control, cheap counters; sans-IO.
+//! And the store these entries feed, sans-IO too:
+//! - [`store`]: the typed key-value store (corosync's cmap): dotted keys, typed values, prefix
+//!   iteration, tracking with ordered bounded notifications, access control, cheap counters,
+//!   load and reload of a parsed corosync.conf.
 //!
 //! It will later also own the store's service inside the daemon and the client API that
 //! applications link.
