@@ -3,6 +3,9 @@
 //! to members, group virtual synchrony, confchg consistency, and Totem's own), and each test
 //! ends with the liveness check, which waits for the groups to settle.
 
+mod common;
+
+use common::assert_clean;
 use std::time::Duration;
 
 use cpg::service::ClientId;
@@ -20,16 +23,6 @@ fn cluster(seed: u64, n: usize, cpg: CpgLoad) -> Cluster {
     let mut c = Cluster::new(seed, n, cfg).expect("valid config");
     assert!(c.run_until_stable(FORM), "{:?}", c.views());
     c
-}
-
-#[track_caller]
-fn assert_clean(c: &Cluster) {
-    assert!(
-        c.violations().is_empty(),
-        "seed {}: violations:\n{}",
-        c.seed(),
-        c.violations().iter().map(|v| format!("  {v}")).collect::<Vec<_>>().join("\n")
-    );
 }
 
 /// Faults stop; the ring, the raw probes and the groups must settle.

@@ -2,6 +2,9 @@
 //! full set of checkers at each step (total order, EVS, integrity, safe delivery,
 //! configuration agreement), and most end with the liveness check.
 
+mod common;
+
+use common::assert_clean;
 use std::time::Duration;
 
 use sim::net::{Action, LinkConfig, PacketKind, Rule};
@@ -20,16 +23,6 @@ fn quiet_cluster(seed: u64, n: usize) -> Cluster {
     let mut cfg = SimConfig::default();
     cfg.load.rate_per_node = 0.0;
     Cluster::new(seed, n, cfg).expect("default config is valid")
-}
-
-#[track_caller]
-fn assert_clean(c: &Cluster) {
-    assert!(
-        c.violations().is_empty(),
-        "seed {}: violations:\n{}",
-        c.seed(),
-        c.violations().iter().map(|v| format!("  {v}")).collect::<Vec<_>>().join("\n")
-    );
 }
 
 /// Liveness after faults: one ring of the live nodes, probes delivered everywhere.
