@@ -268,9 +268,15 @@ impl Store {
     /// Deletes every key starting with `prefix`, in key order, and returns how many. A client
     /// must be allowed to delete all of them, else nothing is deleted.
     pub fn delete_prefix(&mut self, writer: Writer, prefix: &str) -> Result<usize, StoreError> {
-        let keys: Vec<String> = self.iter_prefix(prefix).map(|(k, _)| k.to_string()).collect();
+        self.check_writer(writer)?;
+        let keys: Vec<String> = self
+            .items
+            .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(k, _)| k.clone())
+            .collect();
         for key in &keys {
-            self.check_write(writer, key)?;
+            self.check_read_only(writer, key)?;
         }
         keys.iter().for_each(|k| {
             self.remove(k);
@@ -298,7 +304,8 @@ impl Store {
         Ok(Counter { index, generation })
     }
 
-    /// Adds `n` to a counter (wrapping, as corosync's). A stale handle does nothing.
+    /// Adds `n` to a counter (wrapping, as corosync's). A stale handle does nothing; a handle
+    /// of another store may bump one of its counters or panic.
     #[inline]
     pub fn add(&mut self, counter: Counter, n: u64) {
         let cell = &mut self.counters[counter.index as usize];
@@ -358,11 +365,23 @@ impl Store {
     }
 
     fn check_write(&self, writer: Writer, key: &str) -> Result<(), StoreError> {
-        let Writer::Client { uid, gid } = writer else { return Ok(()) };
-        if uid != 0 && !self.access.write_gids.contains(&gid) {
-            return Err(StoreError::PermissionDenied { uid, gid });
+        self.check_writer(writer)?;
+        self.check_read_only(writer, key)
+    }
+
+    /// Whether `writer` may write at all: the daemon, root, or a write group's member.
+    fn check_writer(&self, writer: Writer) -> Result<(), StoreError> {
+        match writer {
+            Writer::Client { uid, gid } if uid != 0 && !self.access.write_gids.contains(&gid) => {
+                Err(StoreError::PermissionDenied { uid, gid })
+            }
+            _ => Ok(()),
         }
-        if self.access.read_only_prefixes.iter().any(|p| key.starts_with(p.as_str())) {
+    }
+
+    fn check_read_only(&self, writer: Writer, key: &str) -> Result<(), StoreError> {
+        let read_only = self.access.read_only_prefixes.iter().any(|p| key.starts_with(p.as_str()));
+        if read_only && writer != Writer::Daemon {
             return Err(StoreError::ReadOnly { key: key.to_string() });
         }
         Ok(())

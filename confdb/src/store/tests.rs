@@ -165,6 +165,7 @@ fn clients_write_if_root_or_in_a_write_group() {
     );
     assert_eq!(s.set(ROOT, "totem.token", u32v(1)), Ok(SetOutcome::Added));
     assert_eq!(s.delete(USER, "totem.token"), Err(StoreError::PermissionDenied { uid: 1000, gid: 1000 }));
+    assert_eq!(s.delete_prefix(USER, "nothing."), Err(StoreError::PermissionDenied { uid: 1000, gid: 1000 }));
     s.set_access(AccessPolicy { write_gids: [1000].into(), ..AccessPolicy::default() });
     assert_eq!(s.set(USER, "totem.token", u32v(2)), Ok(SetOutcome::Changed { old: u32v(1) }));
     assert_eq!(s.delete(USER, "totem.token"), Ok(u32v(2)));
