@@ -90,7 +90,7 @@ pub struct Status {
 pub struct Stats {
     /// Messages that did not decode.
     pub malformed: u64,
-    /// Node infos about another node than their sender.
+    /// Node infos about another node than their sender, or from outside the current ring.
     pub wrong_sender: u64,
     /// Reconfigure messages with an unknown parameter or node.
     pub bad_reconfigure: u64,
@@ -205,6 +205,7 @@ impl Votequorum {
         let mut members = members.to_vec();
         members.sort_unstable();
         members.dedup();
+        assert!(members.contains(&self.node_id), "a ring always holds its own node");
         assert!(self.ring_id.is_none_or(|old| ring_id > old), "ring ids only increase");
         if members.len() > 1 {
             self.first = false;
@@ -244,6 +245,11 @@ impl Votequorum {
         }));
     }
 
+    /// [`handle_ring`](Self::handle_ring) for a regular configuration of Totem.
+    pub fn handle_configuration(&mut self, now: Instant, config: &totem::Configuration) {
+        self.handle_ring(now, config.ring_id, &config.members);
+    }
+
     /// A quorum message delivered in total order from `from`; bad ones are dropped and counted.
     pub fn handle_message(&mut self, from: NodeId, bytes: &[u8]) {
         match QuorumMessage::from_bytes(bytes) {
@@ -255,7 +261,8 @@ impl Votequorum {
 
     /// A node's info delivered in total order (corosync's `message_handler_req_exec_votequorum_nodeinfo`).
     pub fn handle_node_info(&mut self, from: NodeId, info: NodeInfo) {
-        if info.node_id != from.0 || from.0 == 0 {
+        let outsider = self.ring_id.is_some() && self.members.binary_search(&from).is_err();
+        if info.node_id != from.0 || from.0 == 0 || outsider {
             self.stats.wrong_sender += 1;
             return;
         }
@@ -372,7 +379,7 @@ impl Votequorum {
     pub fn status(&self) -> Status {
         let live = self.nodes.values().filter(|n| n.member);
         let highest_expected = live.clone().map(|n| n.expected_votes).max().unwrap_or(0);
-        let total_votes = live.map(|n| n.votes).sum();
+        let total_votes = live.fold(0u32, |sum, n| sum.saturating_add(n.votes));
         let ring_members = if self.ring_id.is_some() { self.members.clone() } else { vec![self.node_id] };
         let members = ring_members
             .into_iter()
@@ -417,7 +424,8 @@ impl Votequorum {
     }
 
     fn queue_reconfigure(&mut self, param: u32, node: NodeId, value: u32) -> Result<(), RequestError> {
-        if self.submissions.len() > RECONFIGURE_QUEUE_MAX {
+        let queued = self.submissions.iter().filter(|b| matches!(b, Body::Reconfigure(_))).count();
+        if queued >= RECONFIGURE_QUEUE_MAX {
             return Err(RequestError::Busy);
         }
         self.submissions.push_back(Body::Reconfigure(Reconfigure { param, node_id: node.0, value }));

@@ -96,3 +96,28 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// Input from a peer never panics the service, whatever the values and order.
+    #[test]
+    fn arbitrary_peer_messages_never_panic(
+        msgs in proptest::collection::vec((1u32..=4, any::<u32>(), any::<u32>(), any::<u32>(), any::<u32>()), 0..40),
+    ) {
+        let mut config = QuorumConfig::with_nodes([1, 2, 3, 4]);
+        config.last_man_standing = true;
+        config.auto_tie_breaker = true;
+        config.wait_for_all = Some(true);
+        let mut vq = quorum::Votequorum::new(NodeId(1), &config).unwrap();
+        let members: Vec<NodeId> = (1..=4).map(NodeId).collect();
+        vq.handle_ring(totem::Instant::ZERO, totem::RingId { seq: 1, representative: NodeId(1) }, &members);
+        for (from, a, b, c, d) in msgs {
+            let body = if a % 3 == 0 {
+                quorum::wire::Body::Reconfigure(quorum::wire::Reconfigure { param: b % 4, node_id: c % 6, value: d })
+            } else {
+                quorum::wire::Body::NodeInfo(quorum::wire::NodeInfo { node_id: from, votes: b, expected_votes: c, flags: d })
+            };
+            vq.handle_message(NodeId(from), &quorum::wire::QuorumMessage::new(body).to_bytes());
+            let _ = vq.status();
+        }
+    }
+}

@@ -79,12 +79,13 @@ fn bad_peer_messages_are_dropped_and_counted() {
     vq.handle_ring(Instant::ZERO, ring(1, 1), &ids(&[1, 2]));
     let before = vq.status();
     vq.handle_node_info(NodeId(2), info(3, 5, 9, 0));
+    vq.handle_node_info(NodeId(3), info(3, 5, 9, 0));
     vq.handle_message(NodeId(2), &[0xff, 0x01]);
     let bad = QuorumMessage::new(Body::Reconfigure(Reconfigure { param: 9, node_id: 1, value: 1 }));
     vq.handle_message(NodeId(2), &bad.to_bytes());
     assert_eq!(vq.status(), before);
     let st = vq.stats();
-    assert_eq!((st.wrong_sender, st.malformed, st.bad_reconfigure), (1, 1, 1));
+    assert_eq!((st.wrong_sender, st.malformed, st.bad_reconfigure), (2, 1, 1));
 }
 
 #[test]
