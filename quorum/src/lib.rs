@@ -5,7 +5,13 @@
 //! own. On every new ring each node multicasts a [`wire::NodeInfo`] (its votes, expected votes
 //! and flags); every node folds them in, in Totem's agreed order, so all members agree.
 //! `two_node`, `wait_for_all`, `last_man_standing` and `auto_tie_breaker` follow corosync; see
-//! [`Votequorum`] for the call order and [`format`] for `corosync-quorumtool -s` output.
+//! [`Votequorum`] for the call order and [`format::quorumtool_status`] for
+//! `corosync-quorumtool -s` output. Quorum tables live in `testdata/*.txt`.
+//!
+//! Where we differ from corosync: `auto_tie_breaker` is stricter, so two disjoint partitions
+//! are never both quorate (see `Votequorum`'s tie breaker rules and the last cases of
+//! `testdata/auto_tie_breaker.txt`). Not supported: quorum devices, `allow_downscale`,
+//! `expected_votes_tracking`, and cancelling wait_for_all at run time.
 //!
 //! Will also own the fencing policy and the quorum client API.
 #![forbid(unsafe_code)]
