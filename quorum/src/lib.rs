@@ -11,7 +11,7 @@
 //! Where we differ from corosync: `auto_tie_breaker` is stricter, so two disjoint partitions
 //! are never both quorate (see `Votequorum`'s tie breaker rules and the last cases of
 //! `testdata/auto_tie_breaker.txt`). Not supported: quorum devices, `allow_downscale`,
-//! `expected_votes_tracking`, and cancelling wait_for_all at run time.
+//! `expected_votes_tracking`.
 //!
 //! Will also own the fencing policy and the quorum client API.
 #![forbid(unsafe_code)]

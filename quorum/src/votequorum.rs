@@ -309,6 +309,10 @@ impl Votequorum {
                 }
                 self.recalculate(true, false);
             }
+            wire::RECONFIGURE_CANCEL_WAIT_FOR_ALL => {
+                self.set_waiting_for_all(false);
+                self.recalculate(false, false);
+            }
             _ => self.stats.bad_reconfigure += 1,
         }
     }
@@ -343,6 +347,12 @@ impl Votequorum {
             return Err(RequestError::InvalidVotes { node, votes, total_votes, quorum });
         }
         self.queue_reconfigure(wire::RECONFIGURE_NODE_VOTES, node, votes)
+    }
+
+    /// corosync's cmap key `quorum.cancel_wait_for_all`: asks every node of the ring to stop
+    /// waiting for all nodes. The operator vouches that the missing ones are down.
+    pub fn cancel_wait_for_all(&mut self) -> Result<(), RequestError> {
+        self.queue_reconfigure(wire::RECONFIGURE_CANCEL_WAIT_FOR_ALL, self.node_id, 0)
     }
 
     /// The next message to multicast in agreed order.

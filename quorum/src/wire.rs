@@ -34,7 +34,7 @@ pub struct NodeInfo {
 /// A run-time change every node applies in the same order (`corosync-quorumtool -e / -v`).
 #[derive(Clone, Copy, PartialEq, Eq, Message)]
 pub struct Reconfigure {
-    /// [`RECONFIGURE_EXPECTED_VOTES`] or [`RECONFIGURE_NODE_VOTES`].
+    /// [`RECONFIGURE_EXPECTED_VOTES`], [`RECONFIGURE_NODE_VOTES`] or [`RECONFIGURE_CANCEL_WAIT_FOR_ALL`].
     #[prost(uint32, tag = "1")]
     pub param: u32,
     /// The node whose votes change (for node votes).
@@ -49,6 +49,8 @@ pub struct Reconfigure {
 pub const RECONFIGURE_EXPECTED_VOTES: u32 = 1;
 /// `Reconfigure::param`: set one node's votes.
 pub const RECONFIGURE_NODE_VOTES: u32 = 2;
+/// `Reconfigure::param`: stop waiting for all nodes.
+pub const RECONFIGURE_CANCEL_WAIT_FOR_ALL: u32 = 3;
 
 /// The one message type of the quorum service.
 #[derive(Clone, PartialEq, Message)]

@@ -3,7 +3,8 @@
 //! Each line: `config | steps | expectations`. Steps, separated by `;`:
 //! `ring 1,2,3 4,5` installs each group as a ring (nodes not named are frozen),
 //! `wait MS` advances time and fires timeouts, `expected N@AT` / `votes NODE=N@AT` make a
-//! run-time change at node AT (`expected?` / `votes?`: the change must be refused).
+//! run-time change at node AT (`expected?` / `votes?`: the change must be refused),
+//! `cancel_wfa@AT` sets quorum.cancel_wait_for_all at node AT.
 //! Expectations: `NODE:quorate/quorum/expected_votes`, e.g. `1:yes/2/3 4:no/3/5`.
 
 mod common;
@@ -33,6 +34,7 @@ fn run_step(cluster: &mut Cluster, step: &str) {
             let r = cluster.set_votes(node, target.parse().unwrap(), votes.parse().unwrap());
             assert_eq!(r.is_ok(), verb == "votes", "{step}: {r:?}");
         }
+        _ if verb.starts_with("cancel_wfa@") => cluster.cancel_wait_for_all(verb[11..].parse().unwrap()),
         _ => panic!("unknown step {step:?}"),
     }
 }

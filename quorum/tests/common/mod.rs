@@ -85,6 +85,12 @@ impl Cluster {
         Ok(())
     }
 
+    pub fn cancel_wait_for_all(&mut self, at: u32) {
+        self.nodes.get_mut(&NodeId(at)).unwrap().cancel_wait_for_all().unwrap();
+        let ring = self.ring_of[&NodeId(at)].clone();
+        self.deliver(&ring);
+    }
+
     pub fn node(&self, id: u32) -> &Votequorum {
         &self.nodes[&NodeId(id)]
     }
