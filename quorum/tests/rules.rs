@@ -196,3 +196,39 @@ fn ring_ids_only_increase() {
     vq.handle_ring(Instant::ZERO, ring(5, 1), &ids(&[1]));
     vq.handle_ring(Instant::ZERO, ring(4, 1), &ids(&[1]));
 }
+
+#[test]
+fn quorumtool_text_of_a_blocked_partition() {
+    let mut config = QuorumConfig::with_nodes([1, 2, 3, 4, 5]);
+    config.wait_for_all = Some(true);
+    config.last_man_standing = true;
+    let mut c = Cluster::new(&config, &[1, 2, 3, 4, 5]);
+    c.rings(&[vec![1, 2, 3, 4, 5]]);
+    c.rings(&[vec![1, 2], vec![3, 4, 5]]);
+    let names = std::collections::BTreeMap::from([(NodeId(2), "node2".to_string())]);
+    let text = quorum::format::quorumtool_status(&c.node(2).status(), &names, None);
+    let want = "\
+Quorum information
+------------------
+Quorum provider:  corosync_votequorum
+Nodes:            2
+Node ID:          2
+Ring ID:          1.2
+Quorate:          No
+
+Votequorum information
+----------------------
+Expected votes:   5
+Highest expected: 5
+Total votes:      2
+Quorum:           3 Activity blocked
+Flags:            WaitForAll LastManStanding 
+
+Membership information
+----------------------
+    Nodeid      Votes Name
+         1          1 1
+         2          1 node2 (local)
+";
+    assert_eq!(text, want);
+}
