@@ -255,7 +255,10 @@ impl Votequorum {
         match QuorumMessage::from_bytes(bytes) {
             Ok(Body::NodeInfo(info)) => self.handle_node_info(from, info),
             Ok(Body::Reconfigure(r)) => self.handle_reconfigure(r),
-            Err(_) => self.stats.malformed += 1,
+            Err(e) => {
+                tracing::debug!(%from, error = %e, "quorum message dropped");
+                self.stats.malformed += 1;
+            }
         }
     }
 
@@ -263,6 +266,7 @@ impl Votequorum {
     pub fn handle_node_info(&mut self, from: NodeId, info: NodeInfo) {
         let outsider = self.ring_id.is_some() && self.members.binary_search(&from).is_err();
         if info.node_id != from.0 || from.0 == 0 || outsider {
+            tracing::debug!(%from, about = info.node_id, outsider, "node info dropped");
             self.stats.wrong_sender += 1;
             return;
         }
@@ -279,6 +283,11 @@ impl Votequorum {
         self.nodes.insert(from, node);
         if self.last_man_standing && info.votes > 1 {
             // votequorum(5): last_man_standing needs every node to vote 1.
+            tracing::warn!(
+                node = info.node_id,
+                votes = info.votes,
+                "last_man_standing disabled: a node votes more than 1"
+            );
             self.last_man_standing = false;
             self.last_man_standing_deadline = None;
         }
@@ -313,7 +322,10 @@ impl Votequorum {
                 self.set_waiting_for_all(false);
                 self.recalculate(false, false);
             }
-            _ => self.stats.bad_reconfigure += 1,
+            _ => {
+                tracing::debug!(param = r.param, node = r.node_id, "reconfigure dropped");
+                self.stats.bad_reconfigure += 1;
+            }
         }
     }
 
@@ -323,6 +335,7 @@ impl Votequorum {
         if self.last_man_standing_deadline.is_some_and(|d| d <= now) {
             self.last_man_standing_deadline = None;
             if self.quorate {
+                tracing::info!("last_man_standing window passed: expected votes set to the members");
                 self.recalculate(true, true);
             }
         }
@@ -572,6 +585,7 @@ impl Votequorum {
 
     fn emit(&mut self) {
         let Some(ring_id) = self.ring_id else { return };
+        tracing::info!(quorate = self.quorate, %ring_id, members = ?self.members, quorum = self.quorum, "quorum");
         if self.events.len() >= EVENTS_MAX {
             self.events.pop_front();
             self.stats.events_dropped += 1;
