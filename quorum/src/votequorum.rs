@@ -234,7 +234,9 @@ impl Votequorum {
         }
         self.ring_id = Some(ring_id);
         self.syncing = Some(BTreeSet::new());
-        self.sync_our_flags();
+        // Count without the nodes that left at once, not at the first node info as corosync
+        // does: until then a cut-off node would still say it is quorate.
+        self.recalculate(false, false);
         self.submissions.retain(|b| !matches!(b, Body::NodeInfo(_)));
         let us = self.us();
         self.submissions.push_back(Body::NodeInfo(NodeInfo {

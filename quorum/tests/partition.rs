@@ -18,8 +18,9 @@ struct Scenario {
     wait_for_all: Option<bool>,
     last_man_standing: bool,
     tie_breaker: Option<TieBreaker>,
-    /// Each step: the ring (0..3) of every node, and whether the last_man_standing window passes after.
-    steps: Vec<(Vec<u8>, bool)>,
+    /// Each step: the ring (0..3) of every node, whether the last_man_standing window passes
+    /// after, and whether the rings change again after only that many node infos.
+    steps: Vec<(Vec<u8>, bool, Option<u8>)>,
 }
 
 fn scenario() -> impl Strategy<Value = Scenario> {
@@ -36,7 +37,10 @@ fn scenario() -> impl Strategy<Value = Scenario> {
             prop_oneof![Just(None), any::<bool>().prop_map(Some)],
             any::<bool>(),
             tb,
-            proptest::collection::vec((proptest::collection::vec(0u8..3, n), any::<bool>()), 1..5),
+            proptest::collection::vec(
+                (proptest::collection::vec(0u8..3, n), any::<bool>(), proptest::option::of(0u8..6)),
+                1..5,
+            ),
         )
             .prop_map(|(votes, wait_for_all, last_man_standing, tie_breaker, steps)| Scenario {
                 votes,
@@ -46,6 +50,13 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                 steps,
             })
     })
+}
+
+fn check(cluster: &Cluster, groups: &[Vec<u32>]) -> Result<(), TestCaseError> {
+    let quorate: Vec<&Vec<u32>> =
+        groups.iter().filter(|g| g.iter().any(|&id| cluster.node(id).is_quorate())).collect();
+    prop_assert!(quorate.len() <= 1, "quorate rings {:?} of {:?}", quorate, groups);
+    Ok(())
 }
 
 fn config(s: &Scenario) -> QuorumConfig {
@@ -76,7 +87,7 @@ proptest! {
         // only splits further: the cascade of failures of votequorum(5), as lowered expected
         // votes are not safe against a ring that heals and splits at once).
         let mut history: Vec<Vec<u8>> = vec![Vec::new(); ids.len()];
-        for (assignment, wait) in &s.steps {
+        for (assignment, wait, cut) in &s.steps {
             let mut groups: BTreeMap<Vec<u8>, Vec<u32>> = BTreeMap::new();
             for (i, g) in assignment.iter().enumerate() {
                 if !s.last_man_standing {
@@ -86,13 +97,15 @@ proptest! {
                 groups.entry(history[i].clone()).or_default().push(i as u32 + 1);
             }
             let groups: Vec<Vec<u32>> = groups.into_values().collect();
+            if let Some(cut) = cut {
+                cluster.rings_cut(&groups, usize::from(*cut));
+                check(&cluster, &groups)?;
+            }
             cluster.rings(&groups);
             if *wait {
                 cluster.wait(config.last_man_standing_window.as_millis() as u64);
             }
-            let quorate: Vec<&Vec<u32>> =
-                groups.iter().filter(|g| g.iter().any(|&id| cluster.node(id).is_quorate())).collect();
-            prop_assert!(quorate.len() <= 1, "quorate rings {:?} of {:?}", quorate, groups);
+            check(&cluster, &groups)?;
         }
     }
 }

@@ -232,3 +232,19 @@ Membership information
 ";
     assert_eq!(text, want);
 }
+
+#[test]
+fn a_node_cut_off_stops_being_quorate_at_the_new_ring() {
+    let mut c = Cluster::new(&QuorumConfig::with_nodes([1, 2, 3]), &[1, 2, 3]);
+    c.rings(&[vec![1, 2, 3]]);
+    let vq = c.nodes.get_mut(&NodeId(3)).unwrap();
+    vq.poll_event();
+    vq.handle_ring(Instant::ZERO, ring(9, 3), &ids(&[3]));
+    assert!(!vq.is_quorate());
+    // The event waits for the exchange; the info already says not quorate.
+    assert_eq!(vq.poll_event(), None);
+    assert_eq!(submissions(vq), vec![Body::NodeInfo(info(3, 1, 3, 0))]);
+    vq.handle_node_info(NodeId(3), info(3, 1, 3, 0));
+    let want = QuorumEvent { quorate: false, ring_id: ring(9, 3), members: ids(&[3]) };
+    assert_eq!(vq.poll_event(), Some(want));
+}

@@ -39,6 +39,31 @@ impl Cluster {
         }
     }
 
+    /// Installs each group as a ring but delivers only the first `cut` node infos in it before
+    /// the next ring change: the rest are lost with the ring.
+    pub fn rings_cut(&mut self, groups: &[Vec<u32>], cut: usize) {
+        for group in groups {
+            let members: Vec<NodeId> = group.iter().map(|&id| NodeId(id)).collect();
+            self.ring_seq += 1;
+            let ring_id = RingId { seq: self.ring_seq, representative: *members.iter().min().unwrap() };
+            let mut sent = Vec::new();
+            for m in &members {
+                let vq = self.nodes.get_mut(m).unwrap();
+                vq.handle_ring(self.now, ring_id, &members);
+                self.ring_of.insert(*m, members.clone());
+                while let Some(bytes) = vq.poll_submission() {
+                    sent.push((*m, bytes));
+                }
+            }
+            for (from, bytes) in sent.iter().take(cut) {
+                for m in &members {
+                    self.nodes.get_mut(m).unwrap().handle_message(*from, bytes);
+                }
+            }
+        }
+        self.drain_events();
+    }
+
     /// Delivers every member's submissions to every member, in node id order, until none is left.
     pub fn deliver(&mut self, members: &[NodeId]) {
         loop {
