@@ -10,7 +10,8 @@
 //!
 //! Where we differ from corosync: `auto_tie_breaker` is stricter, so two disjoint partitions
 //! are never both quorate (see `Votequorum`'s tie breaker rules and the last cases of
-//! `testdata/auto_tie_breaker.txt`). Not supported: quorum devices, `allow_downscale`,
+//! `testdata/auto_tie_breaker.txt`), and a node recounts as soon as a ring without some
+//! members is installed rather than at the first node info. Not supported: quorum devices, `allow_downscale`,
 //! `expected_votes_tracking`.
 //!
 //! Will also own the fencing policy and the quorum client API.
