@@ -152,7 +152,7 @@ fn echo_daemon() -> FakeDaemon {
             ];
             (ResponseResult::Groups(Groups { groups }), vec![])
         }
-        RequestBody::Status(_) | RequestBody::Reload(_) => (error(ErrorCode::NotSupported), vec![]),
+        _ => (error(ErrorCode::NotSupported), vec![]),
     })
 }
 

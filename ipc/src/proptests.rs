@@ -34,6 +34,8 @@ fn request_body() -> impl Strategy<Value = RequestBody> {
         option::of(group()).prop_map(|group| RequestBody::CpgIterate(CpgIterate { group })),
         Just(RequestBody::Status(StatusRequest {})),
         Just(RequestBody::Reload(crate::ReloadRequest {})),
+        any::<u32>()
+            .prop_map(|expected| RequestBody::QuorumSetExpected(crate::QuorumSetExpected { expected })),
     ]
 }
 

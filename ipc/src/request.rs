@@ -23,7 +23,7 @@ pub struct Request {
     pub id: u64,
     /// What is asked. Absent when the client sent a kind this build does not know: the
     /// daemon answers [`ErrorCode::NotSupported`](crate::ErrorCode::NotSupported).
-    #[prost(oneof = "RequestBody", tags = "2, 3, 4, 5, 6, 7, 8, 9")]
+    #[prost(oneof = "RequestBody", tags = "2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12")]
     pub body: Option<RequestBody>,
 }
 
@@ -54,6 +54,15 @@ pub enum RequestBody {
     /// Read the configuration file again and apply what may change at run time.
     #[prost(message, tag = "9")]
     Reload(ReloadRequest),
+    /// The quorum state (`corosync-quorumtool -s`).
+    #[prost(message, tag = "10")]
+    QuorumStatus(QuorumStatusRequest),
+    /// Set the cluster's expected votes (`corosync-quorumtool -e`).
+    #[prost(message, tag = "11")]
+    QuorumSetExpected(QuorumSetExpected),
+    /// Set a node's votes (`corosync-quorumtool -v`).
+    #[prost(message, tag = "12")]
+    QuorumSetVotes(QuorumSetVotes),
 }
 
 /// Join a group.
@@ -110,6 +119,29 @@ pub struct CpgIterate {
 #[derive(Clone, PartialEq, Eq, Message)]
 pub struct StatusRequest {}
 
+/// Ask for the quorum state.
+#[derive(Clone, PartialEq, Eq, Message)]
+pub struct QuorumStatusRequest {}
+
+/// Set the expected votes.
+#[derive(Clone, PartialEq, Eq, Message)]
+pub struct QuorumSetExpected {
+    /// The new expected votes.
+    #[prost(uint32, tag = "1")]
+    pub expected: u32,
+}
+
+/// Set one node's votes.
+#[derive(Clone, PartialEq, Eq, Message)]
+pub struct QuorumSetVotes {
+    /// The node.
+    #[prost(uint32, tag = "1")]
+    pub node_id: u32,
+    /// Its new votes.
+    #[prost(uint32, tag = "2")]
+    pub votes: u32,
+}
+
 /// Ask the daemon to reload its configuration file.
 #[derive(Clone, PartialEq, Eq, Message)]
 pub struct ReloadRequest {}
@@ -126,6 +158,9 @@ impl RequestBody {
             RequestBody::CpgIterate(_) => "cpg_iterate",
             RequestBody::Status(_) => "status",
             RequestBody::Reload(_) => "reload",
+            RequestBody::QuorumStatus(_) => "quorum_status",
+            RequestBody::QuorumSetExpected(_) => "quorum_set_expected",
+            RequestBody::QuorumSetVotes(_) => "quorum_set_votes",
         }
     }
 }

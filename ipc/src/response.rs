@@ -15,7 +15,7 @@ pub struct Response {
     #[prost(uint64, tag = "1")]
     pub id: u64,
     /// The outcome; absent only from a daemon newer than this build.
-    #[prost(oneof = "ResponseResult", tags = "2, 3, 4, 5, 6, 7, 8")]
+    #[prost(oneof = "ResponseResult", tags = "2, 3, 4, 5, 6, 7, 8, 9")]
     pub result: Option<ResponseResult>,
 }
 
@@ -43,6 +43,9 @@ pub enum ResponseResult {
     /// What a reload changed.
     #[prost(message, tag = "8")]
     Reload(ReloadReply),
+    /// The quorum state.
+    #[prost(message, tag = "9")]
+    Quorum(QuorumReply),
 }
 
 /// Success without a value.
@@ -139,6 +142,61 @@ pub struct ReloadReply {
     /// Changes that need a restart; nothing of them was applied.
     #[prost(string, repeated, tag = "2")]
     pub not_applied: Vec<String>,
+}
+
+/// The quorum state, as corosync-quorumtool shows it.
+#[derive(Clone, PartialEq, Eq, Message)]
+pub struct QuorumReply {
+    /// `corosync_votequorum`, or empty when no provider is configured.
+    #[prost(string, tag = "1")]
+    pub provider: String,
+    /// This node.
+    #[prost(uint32, tag = "2")]
+    pub node_id: u32,
+    /// The ring id's representative (0 before the first ring).
+    #[prost(uint32, tag = "3")]
+    pub ring_rep: u32,
+    /// The ring id's seq.
+    #[prost(uint64, tag = "4")]
+    pub ring_seq: u64,
+    /// Whether this node's partition has quorum.
+    #[prost(bool, tag = "5")]
+    pub quorate: bool,
+    /// Expected votes.
+    #[prost(uint32, tag = "6")]
+    pub expected_votes: u32,
+    /// Highest expected votes of any member.
+    #[prost(uint32, tag = "7")]
+    pub highest_expected: u32,
+    /// Votes of the members.
+    #[prost(uint32, tag = "8")]
+    pub total_votes: u32,
+    /// Votes needed for quorum.
+    #[prost(uint32, tag = "9")]
+    pub quorum: u32,
+    /// Flags in force: `2Node`, `Quorate`, `WaitForAll`, `LastManStanding`, `AutoTieBreaker`.
+    #[prost(string, repeated, tag = "10")]
+    pub flags: Vec<String>,
+    /// The members.
+    #[prost(message, repeated, tag = "11")]
+    pub members: Vec<QuorumMember>,
+    /// The whole status as `corosync-quorumtool -s` prints it.
+    #[prost(string, tag = "12")]
+    pub text: String,
+}
+
+/// One member in a [`QuorumReply`].
+#[derive(Clone, PartialEq, Eq, Message)]
+pub struct QuorumMember {
+    /// The node.
+    #[prost(uint32, tag = "1")]
+    pub node_id: u32,
+    /// Its votes.
+    #[prost(uint32, tag = "2")]
+    pub votes: u32,
+    /// Its name (the nodelist's `name`, else its node id).
+    #[prost(string, tag = "3")]
+    pub name: String,
 }
 
 /// One link to one peer.

@@ -99,13 +99,16 @@ pub enum ConfigError {
 }
 
 /// A setting corosync turns off at start, with a critical log line, rather than refusing to run.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigWarning {
     /// `two_node` with `auto_tie_breaker`: two_node is disabled.
+    #[error("two_node is disabled: auto_tie_breaker is set")]
     TwoNodeWithTieBreaker,
     /// `auto_tie_breaker` in an odd-sized nodelist without `wait_for_all`: auto_tie_breaker is disabled.
+    #[error("auto_tie_breaker is disabled: an odd number of votes needs wait_for_all with it")]
     TieBreakerOddWithoutWaitForAll,
     /// `auto_tie_breaker_node` without `auto_tie_breaker`: ignored.
+    #[error("auto_tie_breaker_node is ignored without auto_tie_breaker")]
     TieBreakerNodeWithoutTieBreaker,
 }
 

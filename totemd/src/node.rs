@@ -12,6 +12,7 @@ use std::collections::VecDeque;
 use bytes::{BufMut, Bytes, BytesMut};
 use cpg::service::{ClientId, CpgConfig, CpgService, ServiceError, ENVELOPE_MAX, SERVICE_TAG};
 use cpg::{CpgEvent, GroupName, MemberId};
+use quorum::{QuorumConfig, QuorumEvent, RequestError, Votequorum};
 use totem::{
     Event, Guarantee, Instant, NodeId, PersistedState, RingId, Srp, SrpState, Stats, SubmitError,
     TotemConfig, Transmit,
@@ -21,8 +22,22 @@ use totem::{
 /// service, whose bound turns into `TryAgain` for the clients.
 const ENGINE_QUEUE_TARGET: usize = 256 << 10;
 
+/// First byte of a quorum service message.
+pub const QUORUM_TAG: u8 = 2;
+
 /// First byte of a message submitted with [`Node::submit`].
 pub const RAW_TAG: u8 = 0;
+
+/// Why a quorum request was refused. Nothing changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QuorumRequestError {
+    /// No quorum provider is configured.
+    #[error("no quorum provider is configured (quorum {{ provider: corosync_votequorum }})")]
+    NoProvider,
+    /// votequorum refused it.
+    #[error(transparent)]
+    Refused(#[from] RequestError),
+}
 
 /// Why [`Node::new`] refused to build a node.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -30,6 +45,9 @@ pub enum NodeError {
     /// The engine refused its configuration (node id or Totem options); nothing was built.
     #[error("engine configuration: {0}")]
     Engine(String),
+    /// The quorum options are inconsistent; nothing was built.
+    #[error("quorum configuration: {0}")]
+    Quorum(#[from] quorum::ConfigError),
 }
 
 /// One node: the Totem engine and the services that will sit on it.
@@ -45,6 +63,10 @@ pub enum NodeError {
 pub struct Node {
     srp: Srp,
     cpg: CpgService,
+    /// votequorum, when the configuration names a quorum provider.
+    quorum: Option<Votequorum>,
+    /// A quorum message the engine could not take yet.
+    quorum_pending: Option<Bytes>,
     /// Events routed past the services, in engine order, for the driver.
     events: VecDeque<Event>,
     /// Delivered messages with no known service byte (counted, dropped).
@@ -78,9 +100,53 @@ impl Node {
         config.message_size_max = config.message_size_max.max(cpg_config.message_max + ENVELOPE_MAX);
         let srp = Srp::new(node_id, config, persisted, seed, now).map_err(NodeError::Engine)?;
         let cpg = CpgService::new(node_id, cpg_config);
-        let mut node = Node { srp, cpg, events: VecDeque::new(), unknown_service: 0 };
+        let mut node = Node {
+            srp,
+            cpg,
+            quorum: None,
+            quorum_pending: None,
+            events: VecDeque::new(),
+            unknown_service: 0,
+        };
         node.route_engine_events(now);
         Ok(node)
+    }
+
+    /// Runs votequorum with `config` on this node (call before the first input).
+    pub fn enable_quorum(&mut self, config: &QuorumConfig) -> Result<(), NodeError> {
+        self.quorum = Some(Votequorum::new(self.srp.node_id(), config)?);
+        Ok(())
+    }
+
+    /// votequorum, when enabled.
+    pub fn quorum(&self) -> Option<&Votequorum> {
+        self.quorum.as_ref()
+    }
+
+    /// Sets the expected votes of the cluster at run time (`totemctl quorum expected N`).
+    pub fn quorum_set_expected(&mut self, now: Instant, expected: u32) -> Result<(), QuorumRequestError> {
+        let q = self.quorum.as_mut().ok_or(QuorumRequestError::NoProvider)?;
+        q.set_expected(expected)?;
+        self.route_engine_events(now);
+        Ok(())
+    }
+
+    /// Sets a node's votes at run time (`totemctl quorum votes NODE N`).
+    pub fn quorum_set_votes(
+        &mut self,
+        now: Instant,
+        node: NodeId,
+        votes: u32,
+    ) -> Result<(), QuorumRequestError> {
+        let q = self.quorum.as_mut().ok_or(QuorumRequestError::NoProvider)?;
+        q.set_votes(node, votes)?;
+        self.route_engine_events(now);
+        Ok(())
+    }
+
+    /// The next quorum change, in order (none when quorum is not enabled).
+    pub fn poll_quorum_event(&mut self) -> Option<QuorumEvent> {
+        self.quorum.as_mut()?.poll_event()
     }
 
     /// Handles one received datagram; malformed or stale input is counted and dropped.
@@ -92,6 +158,9 @@ impl Node {
     /// Handles expired timers; harmless when nothing is due.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.srp.handle_timeout(now);
+        if let Some(q) = &mut self.quorum {
+            q.handle_timeout(now);
+        }
         self.route_engine_events(now);
     }
 
@@ -203,7 +272,11 @@ impl Node {
 
     /// The earliest deadline at which [`Node::handle_timeout`] must be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.srp.poll_timeout()
+        let quorum = self.quorum.as_ref().and_then(Votequorum::poll_timeout);
+        match (self.srp.poll_timeout(), quorum) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// This node's id.
@@ -245,7 +318,7 @@ impl Node {
     fn route_engine_events(&mut self, now: Instant) {
         loop {
             while let Some(event) = self.srp.poll_event() {
-                self.route(event);
+                self.route(now, event);
             }
             if !self.submit_service_messages(now) {
                 break;
@@ -253,7 +326,7 @@ impl Node {
         }
     }
 
-    fn route(&mut self, event: Event) {
+    fn route(&mut self, now: Instant, event: Event) {
         match event {
             Event::Deliver(mut d) => match d.payload.first().copied() {
                 Some(RAW_TAG) => {
@@ -263,6 +336,11 @@ impl Node {
                 Some(SERVICE_TAG) => {
                     d.payload = d.payload.slice(1..);
                     self.cpg.handle_delivery(d);
+                }
+                Some(QUORUM_TAG) if self.quorum.is_some() => {
+                    if let Some(q) = &mut self.quorum {
+                        q.handle_message(d.sender, &d.payload[1..]);
+                    }
                 }
                 _ => {
                     self.unknown_service += 1;
@@ -275,6 +353,9 @@ impl Node {
             }
             Event::Regular(c) => {
                 self.cpg.handle_regular(c.ring_id, &c.members);
+                if let Some(q) = &mut self.quorum {
+                    q.handle_configuration(now, &c);
+                }
                 self.events.push_back(Event::Regular(c));
             }
             Event::Persist(p) => self.events.push_back(Event::Persist(p)),
@@ -285,6 +366,26 @@ impl Node {
     /// taken (the engine may then have events to route).
     fn submit_service_messages(&mut self, now: Instant) -> bool {
         let mut any = false;
+        // Quorum messages first: few, small, and they decide whether the cluster may act.
+        while let Some(q) = &mut self.quorum {
+            let Some(payload) = self.quorum_pending.take().or_else(|| {
+                q.poll_submission().map(|body| {
+                    let mut tagged = Vec::with_capacity(body.len() + 1);
+                    tagged.push(QUORUM_TAG);
+                    tagged.extend_from_slice(&body);
+                    Bytes::from(tagged)
+                })
+            }) else {
+                break;
+            };
+            match self.srp.submit(now, payload.clone(), Guarantee::Agreed) {
+                Ok(()) => any = true,
+                Err(_) => {
+                    self.quorum_pending = Some(payload);
+                    break;
+                }
+            }
+        }
         // Keep the engine's queue short: what waits there has no flow control of its own, and
         // every byte queued is latency for every message after it.
         while self.srp.send_queue_bytes() < ENGINE_QUEUE_TARGET {

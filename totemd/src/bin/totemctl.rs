@@ -7,6 +7,8 @@
 //!   (see `totemctl/cpg_cmd.rs`).
 //! - `totemctl status [--json]`, `totemctl reload`: this node's ring, members and links; read
 //!   the configuration again (`totemctl/daemon_cmd.rs`).
+//! - `totemctl quorum [--json] | quorum expected N | quorum votes NODE N`: votequorum's state
+//!   and run-time changes (`totemctl/quorum_cmd.rs`).
 //!
 //! Exit status: 0 on success, 2 for an invalid input file, 1 for any other failure
 //! (unreadable input, output not writable, daemon down or refusing).
@@ -16,6 +18,8 @@
 mod cpg_cmd;
 #[path = "totemctl/daemon_cmd.rs"]
 mod daemon_cmd;
+#[path = "totemctl/quorum_cmd.rs"]
+mod quorum_cmd;
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -83,6 +87,17 @@ enum Command {
         #[command(flatten)]
         socket: cpg_cmd::SocketArg,
     },
+    /// The quorum state as corosync-quorumtool -s prints it (provider, nodes, ring, quorate,
+    /// expected and total votes, quorum, flags, members), or change votes at run time.
+    Quorum {
+        #[command(subcommand)]
+        command: Option<quorum_cmd::QuorumCommand>,
+        /// Print one JSON object instead.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        socket: cpg_cmd::SocketArg,
+    },
     /// Closed process groups: list them, listen to one, send to one.
     #[command(subcommand)]
     Cpg(cpg_cmd::CpgCommand),
@@ -134,6 +149,7 @@ fn main() -> ExitCode {
         Command::Cpg(command) => cpg_cmd::run(command),
         Command::Status { json, socket } => daemon_cmd::run(json, &socket),
         Command::Reload { socket } => daemon_cmd::reload(&socket),
+        Command::Quorum { command, json, socket } => quorum_cmd::run(command, json, &socket),
     }
 }
 

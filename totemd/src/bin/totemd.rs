@@ -199,6 +199,9 @@ fn from_command_line(args: &Args) -> anyhow::Result<DaemonConfig> {
     }
     config.run_for = args.run_for;
     config.add_nodes(args.peers.iter().copied())?;
+    // votequorum over the nodes named, one vote each (corosync's usual quorum section).
+    let ids = std::iter::once(config.node_id.0).chain(args.peers.iter().map(|(id, _)| id.0));
+    config.cluster.quorum = Some(quorum::QuorumConfig::with_nodes(ids));
     Ok(config)
 }
 

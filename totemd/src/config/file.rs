@@ -94,7 +94,8 @@ impl FileConfig {
         settings.uidgid = uidgid(&parsed);
         settings.ipc_socket = r.text("system.ipc_socket", "a socket file path").map(PathBuf::from);
         let state_dir = system(&mut r);
-        other_sections(&mut r);
+        settings.quorum = other_sections(&mut r, &settings.nodes);
+        unused_sections(&mut r);
 
         let Reader { mut errors, warnings, .. } = r;
         let mut warnings: Vec<Diagnostic> = parsed.warnings.iter().cloned().chain(warnings).collect();
@@ -361,23 +362,57 @@ fn system(r: &mut Reader<'_>) -> Option<PathBuf> {
     r.text("system.state_dir", "a directory path").map(PathBuf::from)
 }
 
-/// `quorum` values are checked now (votequorum(5)) though the quorum service reads them
-/// later; sections totemd has no use for are named once.
-fn other_sections(r: &mut Reader<'_>) {
-    r.choice("quorum.provider", &[("corosync_votequorum", ())]);
-    for key in [
-        "two_node",
-        "wait_for_all",
-        "last_man_standing",
-        "auto_tie_breaker",
-        "allow_downscale",
-        "expected_votes_tracking",
-    ] {
-        r.choice(&format!("quorum.{key}"), &[("0", ()), ("1", ())]);
+/// The `quorum` section (votequorum(5)): `None` without `provider: corosync_votequorum`, as
+/// corosync runs without a quorum provider then.
+fn other_sections(r: &mut Reader<'_>, nodes: &[crate::config::NodeEntry]) -> Option<quorum::QuorumConfig> {
+    let provider = r.choice("quorum.provider", &[("corosync_votequorum", ())]);
+    let flag =
+        |r: &mut Reader<'_>, key: &str| r.choice(&format!("quorum.{key}"), &[("0", false), ("1", true)]);
+    let mut q = quorum::QuorumConfig {
+        two_node: flag(r, "two_node").unwrap_or(false),
+        wait_for_all: flag(r, "wait_for_all"),
+        last_man_standing: flag(r, "last_man_standing").unwrap_or(false),
+        auto_tie_breaker: flag(r, "auto_tie_breaker").unwrap_or(false),
+        nodelist: nodes.iter().map(|n| (n.nodeid, n.quorum_votes)).collect(),
+        ..quorum::QuorumConfig::default()
+    };
+    for key in ["allow_downscale", "expected_votes_tracking"] {
+        if flag(r, key) == Some(true) {
+            r.not_implemented(&format!("quorum.{key}"), "totemd's votequorum does not implement it");
+        }
     }
-    for key in ["expected_votes", "votes", "last_man_standing_window", "leaving_timeout"] {
-        r.number(&format!("quorum.{key}"), 0..=u32::MAX, "a whole number");
+    q.expected_votes = r.number("quorum.expected_votes", 1..=u32::MAX, "a whole number of votes");
+    q.votes = r.number("quorum.votes", 1..=u32::MAX, "a whole number of votes");
+    if let Some(ms) = r.number("quorum.last_man_standing_window", 1..=u32::MAX, "milliseconds") {
+        q.last_man_standing_window = Duration::from_millis(u64::from(ms));
     }
+    r.number("quorum.leaving_timeout", 0..=u32::MAX, "milliseconds");
+    if let Some(text) = r.text("quorum.auto_tie_breaker_node", "lowest, highest or a list of node ids") {
+        match text.parse() {
+            Ok(t) => q.auto_tie_breaker_node = Some(t),
+            Err(e) => {
+                let line = r.parsed.get("quorum.auto_tie_breaker_node").map_or(0, |e| e.line);
+                r.error(line, format!("quorum.auto_tie_breaker_node: {e}"));
+            }
+        }
+    }
+    provider?;
+    // The rules between the options, checked for every node id of the nodelist.
+    let line = r.section_line("quorum");
+    let first = nodes.first().map_or(totem::NodeId(1), |n| n.nodeid);
+    match q.resolve(first) {
+        Ok(resolved) => {
+            for w in resolved.warnings {
+                r.warn(line, format!("quorum: {w}"));
+            }
+        }
+        Err(e) => r.error(line, format!("quorum: {e}")),
+    }
+    Some(q)
+}
+
+/// Sections totemd has no use for, named once.
+fn unused_sections(r: &mut Reader<'_>) {
     for section in ["resources", "nozzle"] {
         if let Some(s) = r.parsed.section(section) {
             let line = s.line;

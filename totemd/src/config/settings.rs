@@ -47,6 +47,8 @@ pub struct ClusterSettings {
     pub uidgid: Vec<UidGid>,
     /// `system.ipc_socket`: the local API's socket, if set.
     pub ipc_socket: Option<PathBuf>,
+    /// The `quorum` section, when `provider: corosync_votequorum` is set.
+    pub quorum: Option<quorum::QuorumConfig>,
 }
 
 impl Default for ClusterSettings {
@@ -66,6 +68,7 @@ impl Default for ClusterSettings {
             logging: LoggingSettings::default(),
             uidgid: Vec::new(),
             ipc_socket: None,
+            quorum: None,
         }
     }
 }

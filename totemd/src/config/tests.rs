@@ -551,3 +551,24 @@ fn a_udp_group_must_be_multicast_of_the_nodes_family_and_exist() {
          ring0_addr 10.0.0.1"
     );
 }
+
+#[test]
+fn the_quorum_section_maps_to_votequorum_and_its_errors_name_their_line() {
+    let base = cluster(" cluster_name: c\n", 2);
+    assert!(load(&base).settings.quorum.is_none(), "no provider, no votequorum");
+    let two = format!("{base}quorum {{\n provider: corosync_votequorum\n two_node: 1\n}}\n");
+    let q = load(&two).settings.quorum.expect("votequorum");
+    assert!(q.two_node);
+    assert_eq!(q.nodelist.len(), 2);
+    assert_eq!(q.wait_for_all, None, "unset: follows two_node");
+    let bad =
+        format!("{base}quorum {{\n provider: corosync_votequorum\n auto_tie_breaker_node: middle\n}}\n");
+    let errs = errors(&bad);
+    assert!(
+        errs.iter().any(|e| e.starts_with("c.conf:17:") && e.contains("auto_tie_breaker_node")),
+        "{errs:?}"
+    );
+    let warn =
+        format!("{base}quorum {{\n provider: corosync_votequorum\n two_node: 1\n auto_tie_breaker: 1\n}}\n");
+    assert!(warnings(&warn).iter().any(|w| w.contains("two_node is disabled")), "{:?}", warnings(&warn));
+}

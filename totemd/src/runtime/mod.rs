@@ -269,7 +269,11 @@ pub async fn drive(
             crypto.overhead()
         );
     }
-    let node = Node::new(config.node_id, totem, persisted, seed, clock.now())?;
+    let mut node = Node::new(config.node_id, totem, persisted, seed, clock.now())?;
+    if let Some(quorum) = &config.cluster.quorum {
+        node.enable_quorum(quorum)?;
+        tracing::info!("quorum: votequorum, {:?}", quorum);
+    }
     let socket_path = config.ipc_socket(std::env::var_os(ipc::SOCKET_ENV).map(PathBuf::from));
     let session_config = ipc::SessionConfig::new(
         config.node_id.0,
@@ -291,6 +295,7 @@ pub async fn drive(
         epoch_stored,
         notifier: notify::Notifier::from_env(),
         reload_source: config.reload.clone(),
+        names: config.cluster.nodes.iter().filter_map(|n| Some((n.nodeid, n.name.clone()?))).collect(),
         ready: false,
         multicast,
         stats: DriverStats::default(),
@@ -425,6 +430,8 @@ struct Driver<'a> {
     ready: bool,
     /// The configuration file, to reload it.
     reload_source: Option<crate::reload::ReloadSource>,
+    /// Node names from the nodelist (quorum member table).
+    names: std::collections::BTreeMap<NodeId, String>,
     /// `transport: udp`: where packets for every node go, once.
     multicast: Option<multicast::Multicast>,
     stats: DriverStats,
@@ -443,6 +450,17 @@ impl Driver<'_> {
             }
             if !self.flush_clients() {
                 break;
+            }
+        }
+        while let Some(q) = self.node.poll_quorum_event() {
+            let members = fmt_members(&q.members);
+            if q.quorate {
+                tracing::info!("quorum: quorate, ring {} members {members}", q.ring_id);
+            } else {
+                tracing::warn!(
+                    "quorum: NOT quorate (activity blocked), ring {} members {members}",
+                    q.ring_id
+                );
             }
         }
         while let Some(event) = self.links.poll_event() {
@@ -618,6 +636,7 @@ impl Driver<'_> {
                         links: &links,
                         backlog: client.backlog(),
                         backlog_soft: api::CLIENT_BACKLOG_SOFT,
+                        names: &self.names,
                     };
                     let response = api::handle_request(&mut self.node, now, id, request.id, body, &source);
                     if let Some(client) = self.ipc.clients.get_mut(&id) {

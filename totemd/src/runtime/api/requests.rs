@@ -7,10 +7,13 @@ use ipc::{
     CpgConfchg, CpgDeliver, ErrorCode, Event, EventKind, GroupInfo, Groups, LinkInfo, LocalNode, Member,
     Members, RequestBody, Response, ResponseResult, StatusReply, TotemConfchg,
 };
-use totem::{Instant, SrpState};
+use std::collections::BTreeMap;
+
+use ipc::{QuorumMember, QuorumReply};
+use totem::{Instant, NodeId, SrpState};
 
 use crate::links::LinkStatus;
-use crate::node::Node;
+use crate::node::{Node, QuorumRequestError};
 
 /// What a status request reports besides the node's own state.
 pub(in crate::runtime) struct StatusSource<'a> {
@@ -20,6 +23,8 @@ pub(in crate::runtime) struct StatusSource<'a> {
     pub(in crate::runtime) backlog: usize,
     /// The backlog past which sends get `TryAgain`.
     pub(in crate::runtime) backlog_soft: usize,
+    /// Node names from the nodelist, for the quorum member table.
+    pub(in crate::runtime) names: &'a BTreeMap<NodeId, String>,
 }
 
 /// Applies one request of `client` to the node and says what to answer.
@@ -65,6 +70,11 @@ pub(in crate::runtime) fn handle_request(
             })
         }
         RequestBody::Status(_) => Ok(ResponseResult::Status(status(node, source.links))),
+        RequestBody::QuorumStatus(_) => Ok(ResponseResult::Quorum(quorum_reply(node, source.names))),
+        RequestBody::QuorumSetExpected(r) => quorum_request(node.quorum_set_expected(now, r.expected)),
+        RequestBody::QuorumSetVotes(r) => {
+            quorum_request(node.quorum_set_votes(now, NodeId(r.node_id), r.votes))
+        }
         // The driver answers reloads itself (it owns the configuration); never routed here.
         RequestBody::Reload(_) => Err((ErrorCode::NotSupported, "reload is handled by the driver".into())),
     };
@@ -96,6 +106,63 @@ fn status(node: &Node, links: &[LinkStatus]) -> StatusReply {
 }
 
 type Answer = Result<ResponseResult, (ErrorCode, String)>;
+
+fn quorum_request(result: Result<(), QuorumRequestError>) -> Answer {
+    result.map(|()| ResponseResult::Ok(ipc::OkReply {})).map_err(|e| {
+        let code = match e {
+            QuorumRequestError::NoProvider => ErrorCode::NotSupported,
+            QuorumRequestError::Refused(quorum::RequestError::Busy) => ErrorCode::TryAgain,
+            QuorumRequestError::Refused(_) => ErrorCode::InvalidArgument,
+        };
+        (code, e.to_string())
+    })
+}
+
+/// The quorum state; without a provider, this node's ring and `quorate` (nothing blocks).
+fn quorum_reply(node: &Node, names: &BTreeMap<NodeId, String>) -> QuorumReply {
+    let ring = node.ring_id();
+    let Some(q) = node.quorum() else {
+        return QuorumReply {
+            node_id: node.node_id().0,
+            ring_rep: ring.representative.0,
+            ring_seq: ring.seq,
+            quorate: true,
+            text: "Quorum provider: none (no quorum section with provider: corosync_votequorum)\n".into(),
+            ..QuorumReply::default()
+        };
+    };
+    let s = q.status();
+    let f = s.flags;
+    let flags = [
+        (f.two_node, "2Node"),
+        (f.quorate, "Quorate"),
+        (f.wait_for_all, "WaitForAll"),
+        (f.last_man_standing, "LastManStanding"),
+        (f.auto_tie_breaker, "AutoTieBreaker"),
+    ];
+    QuorumReply {
+        provider: quorum::format::PROVIDER.into(),
+        node_id: s.node_id.0,
+        ring_rep: s.ring_id.map_or(0, |r| r.representative.0),
+        ring_seq: s.ring_id.map_or(0, |r| r.seq),
+        quorate: s.quorate,
+        expected_votes: s.expected_votes,
+        highest_expected: s.highest_expected,
+        total_votes: s.total_votes,
+        quorum: s.quorum,
+        flags: flags.iter().filter(|(on, _)| *on).map(|(_, name)| name.to_string()).collect(),
+        members: s
+            .members
+            .iter()
+            .map(|m| QuorumMember {
+                node_id: m.node_id.0,
+                votes: m.votes,
+                name: names.get(&m.node_id).cloned().unwrap_or_else(|| m.node_id.to_string()),
+            })
+            .collect(),
+        text: quorum::format::quorumtool_status(&s, names, None),
+    }
+}
 
 fn group(name: Bytes) -> Result<GroupName, (ErrorCode, String)> {
     GroupName::new(name.to_vec()).map_err(|e| (ErrorCode::InvalidArgument, e.to_string()))
