@@ -24,7 +24,7 @@ pub struct Member {
 #[derive(Clone, PartialEq, Message)]
 pub struct Event {
     /// What happened; absent only from a daemon newer than this build.
-    #[prost(oneof = "EventKind", tags = "1, 2, 3")]
+    #[prost(oneof = "EventKind", tags = "1, 2, 3, 4")]
     pub kind: Option<EventKind>,
 }
 
@@ -40,6 +40,26 @@ pub enum EventKind {
     /// A new totem ring.
     #[prost(message, tag = "3")]
     TotemConfchg(TotemConfchg),
+    /// The quorum state changed (or tracking started).
+    #[prost(message, tag = "4")]
+    Quorum(QuorumNotify),
+}
+
+/// A quorum event: whether this node's partition is quorate, in which ring, with which members.
+#[derive(Clone, PartialEq, Eq, Message)]
+pub struct QuorumNotify {
+    /// Quorate or not.
+    #[prost(bool, tag = "1")]
+    pub quorate: bool,
+    /// The ring id's representative.
+    #[prost(uint32, tag = "2")]
+    pub ring_rep: u32,
+    /// The ring id's seq.
+    #[prost(uint64, tag = "3")]
+    pub ring_seq: u64,
+    /// The ring's nodes, sorted.
+    #[prost(uint32, repeated, tag = "4")]
+    pub members: Vec<u32>,
 }
 
 /// A group message.

@@ -36,13 +36,13 @@ mod proptests;
 pub use envelope::{ClientFrame, ClientFrameKind, ServerFrame, ServerFrameKind};
 pub use error::IpcError;
 pub use error_code::ErrorCode;
-pub use event::{CpgConfchg, CpgDeliver, Event, EventKind, Member, TotemConfchg};
+pub use event::{CpgConfchg, CpgDeliver, Event, EventKind, Member, QuorumNotify, TotemConfchg};
 pub use frame::{FrameDecoder, FrameError, FRAME_MAX_DEFAULT};
 pub use handshake::{Hello, Refused, Welcome, PROTOCOL_VERSION, PROTOCOL_VERSION_MIN};
 pub use path::{socket_path, LOCAL_SOCKET, SOCKET_ENV, SOCKET_FILE, SYSTEM_SOCKET};
 pub use request::{
     CpgIterate, CpgJoin, CpgLeave, CpgLocalGet, CpgMcast, CpgMembership, Guarantee, QuorumSetExpected,
-    QuorumSetVotes, QuorumStatusRequest, ReloadRequest, Request, RequestBody, StatusRequest,
+    QuorumSetVotes, QuorumStatusRequest, QuorumTrack, ReloadRequest, Request, RequestBody, StatusRequest,
 };
 pub use response::{
     ErrorReply, GroupInfo, Groups, LinkInfo, LocalNode, Members, OkReply, QuorumMember, QuorumReply,

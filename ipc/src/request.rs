@@ -23,7 +23,7 @@ pub struct Request {
     pub id: u64,
     /// What is asked. Absent when the client sent a kind this build does not know: the
     /// daemon answers [`ErrorCode::NotSupported`](crate::ErrorCode::NotSupported).
-    #[prost(oneof = "RequestBody", tags = "2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12")]
+    #[prost(oneof = "RequestBody", tags = "2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13")]
     pub body: Option<RequestBody>,
 }
 
@@ -63,6 +63,9 @@ pub enum RequestBody {
     /// Set a node's votes (`corosync-quorumtool -v`).
     #[prost(message, tag = "12")]
     QuorumSetVotes(QuorumSetVotes),
+    /// Receive a quorum event now and at every change (`quorum_trackstart`).
+    #[prost(message, tag = "13")]
+    QuorumTrack(QuorumTrack),
 }
 
 /// Join a group.
@@ -119,6 +122,10 @@ pub struct CpgIterate {
 #[derive(Clone, PartialEq, Eq, Message)]
 pub struct StatusRequest {}
 
+/// Start tracking quorum: one event with the current state, then one per change.
+#[derive(Clone, PartialEq, Eq, Message)]
+pub struct QuorumTrack {}
+
 /// Ask for the quorum state.
 #[derive(Clone, PartialEq, Eq, Message)]
 pub struct QuorumStatusRequest {}
@@ -161,6 +168,7 @@ impl RequestBody {
             RequestBody::QuorumStatus(_) => "quorum_status",
             RequestBody::QuorumSetExpected(_) => "quorum_set_expected",
             RequestBody::QuorumSetVotes(_) => "quorum_set_votes",
+            RequestBody::QuorumTrack(_) => "quorum_track",
         }
     }
 }

@@ -17,6 +17,8 @@
 //! Will also own the fencing policy and the quorum client API.
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "client")]
+pub mod client;
 pub mod config;
 pub mod format;
 pub mod votequorum;

@@ -53,6 +53,20 @@ fn three_nodes_keep_quorum_with_two_and_lose_it_with_one() {
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(text.contains("Quorate:          Yes") && text.contains("Expected votes:   3"), "{text}");
 
+    // A tracking client: the current state first, then each change.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let tracker = rt.block_on(quorum::client::Quorum::connect(cluster.socket(1))).expect("connect");
+    assert!(rt.block_on(tracker.is_quorate()).unwrap());
+    rt.block_on(tracker.track()).unwrap();
+    let next = |what: &str| {
+        rt.block_on(async { tokio::time::timeout(FORM_TIMEOUT, tracker.next_event()).await })
+            .unwrap_or_else(|_| panic!("no quorum event: {what}"))
+            .expect("connection open")
+    };
+    let current = next("current state");
+    assert!(current.quorate);
+    assert_eq!(current.members.len(), 3);
+
     cluster.kill(3);
     cluster.wait_for_ring(&[1, 2], FORM_TIMEOUT);
     let q = wait_for_votes(&cluster, 2);
@@ -62,6 +76,13 @@ fn three_nodes_keep_quorum_with_two_and_lose_it_with_one() {
     cluster.wait_for_ring(&[1], FORM_TIMEOUT);
     let q = wait_for_votes(&cluster, 1);
     assert_eq!(q["quorate"], false, "one of three has no quorum: {q}");
+    // The tracker saw quorum kept with two members, then lost with one.
+    let mut seen = Vec::new();
+    while seen.last().is_none_or(|e: &quorum::QuorumEvent| e.quorate) {
+        seen.push(next("the loss of quorum"));
+    }
+    assert!(seen.iter().any(|e| e.quorate && e.members.len() == 2), "{seen:?}");
+    assert_eq!(seen.last().map(|e| e.members.len()), Some(1), "{seen:?}");
     assert_eq!(q["quorum"], 2);
     assert!(
         cluster.daemon(1).wait_for_line(FORM_TIMEOUT, |l| l.contains("NOT quorate")),

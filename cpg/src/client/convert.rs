@@ -12,7 +12,6 @@ pub(crate) type Invalid = &'static str;
 /// The CPG event for a wire event; `Ok(None)` for an event kind this build does not know.
 pub(crate) fn event(e: Event) -> Result<Option<CpgEvent>, Invalid> {
     Ok(Some(match e.kind {
-        None => return Ok(None),
         Some(EventKind::CpgDeliver(d)) => CpgEvent::Deliver(Message {
             group: group(&d.group)?,
             sender: MemberId { node_id: d.node_id, pid: d.pid },
@@ -30,6 +29,8 @@ pub(crate) fn event(e: Event) -> Result<Option<CpgEvent>, Invalid> {
             ring_seq: t.ring_seq,
             members: t.members,
         }),
+        // Not CPG's (quorum, confdb), or a kind this build does not know.
+        _ => return Ok(None),
     }))
 }
 

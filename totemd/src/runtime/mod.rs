@@ -295,6 +295,7 @@ pub async fn drive(
         epoch_stored,
         notifier: notify::Notifier::from_env(),
         reload_source: config.reload.clone(),
+        quorum_trackers: BTreeSet::new(),
         names: config.cluster.nodes.iter().filter_map(|n| Some((n.nodeid, n.name.clone()?))).collect(),
         ready: false,
         multicast,
@@ -430,6 +431,8 @@ struct Driver<'a> {
     ready: bool,
     /// The configuration file, to reload it.
     reload_source: Option<crate::reload::ReloadSource>,
+    /// Clients tracking quorum changes.
+    quorum_trackers: BTreeSet<ClientId>,
     /// Node names from the nodelist (quorum member table).
     names: std::collections::BTreeMap<NodeId, String>,
     /// `transport: udp`: where packets for every node go, once.
@@ -461,6 +464,12 @@ impl Driver<'_> {
                     "quorum: NOT quorate (activity blocked), ring {} members {members}",
                     q.ring_id
                 );
+            }
+            for id in &self.quorum_trackers {
+                if let Some(client) = self.ipc.clients.get_mut(id) {
+                    let _ = client.session.send_event(api::quorum_to_wire(q.quorate, q.ring_id, &q.members));
+                    client.flush();
+                }
             }
         }
         while let Some(event) = self.links.poll_event() {
@@ -620,6 +629,31 @@ impl Driver<'_> {
                 }
                 Ok(Some(ipc::SessionInput::Request(request))) => {
                     let Some(body) = request.body else { continue };
+                    if let ipc::RequestBody::QuorumTrack(_) = body {
+                        let response = match self.node.quorum() {
+                            Some(q) => {
+                                self.quorum_trackers.insert(id);
+                                let s = q.status();
+                                let ring = s.ring_id.unwrap_or(self.node.ring_id());
+                                let members: Vec<NodeId> = s.members.iter().map(|m| m.node_id).collect();
+                                let event = api::quorum_to_wire(s.quorate, ring, &members);
+                                if let Some(client) = self.ipc.clients.get_mut(&id) {
+                                    client.session.send_response(ipc::Response::ok(request.id));
+                                    let _ = client.session.send_event(event);
+                                }
+                                continue;
+                            }
+                            None => ipc::Response::error(
+                                request.id,
+                                ipc::ErrorCode::NotSupported,
+                                "no quorum provider is configured (quorum { provider: corosync_votequorum })",
+                            ),
+                        };
+                        if let Some(client) = self.ipc.clients.get_mut(&id) {
+                            client.session.send_response(response);
+                        }
+                        continue;
+                    }
                     if let ipc::RequestBody::Reload(_) = body {
                         tracing::info!(client = id.0, "reload requested over the local API");
                         let response = match self.reload() {
@@ -694,6 +728,7 @@ impl Driver<'_> {
             tracing::debug!(client = id.0, pid = client.pid, "IPC client {why}");
         }
         self.ipc.drop_client(id);
+        self.quorum_trackers.remove(&id);
         self.node.client_disconnect(self.clock.now(), id);
     }
 

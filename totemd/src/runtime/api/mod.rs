@@ -28,7 +28,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 pub use access::Access;
-pub(super) use requests::{event_to_wire, handle_request, StatusSource};
+pub(super) use requests::{event_to_wire, handle_request, quorum_to_wire, StatusSource};
 
 /// Unsent bytes past which a client's own sends get `TryAgain`.
 pub const CLIENT_BACKLOG_SOFT: usize = 8 << 20;

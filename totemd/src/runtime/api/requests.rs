@@ -76,7 +76,9 @@ pub(in crate::runtime) fn handle_request(
             quorum_request(node.quorum_set_votes(now, NodeId(r.node_id), r.votes))
         }
         // The driver answers reloads itself (it owns the configuration); never routed here.
-        RequestBody::Reload(_) => Err((ErrorCode::NotSupported, "reload is handled by the driver".into())),
+        RequestBody::Reload(_) | RequestBody::QuorumTrack(_) => {
+            Err((ErrorCode::NotSupported, "handled by the driver".into()))
+        }
     };
     match result {
         Ok(result) => Response::new(id, result),
@@ -191,6 +193,16 @@ fn wire_members(members: &[MemberId]) -> Vec<Member> {
 
 fn wire_changes(changes: &[Change]) -> Vec<Member> {
     changes.iter().map(|c| wire_member(c.member, c.reason.as_u32())).collect()
+}
+
+/// A quorum event as the wire carries it.
+pub(in crate::runtime) fn quorum_to_wire(quorate: bool, ring: totem::RingId, members: &[NodeId]) -> Event {
+    Event::new(EventKind::Quorum(ipc::QuorumNotify {
+        quorate,
+        ring_rep: ring.representative.0,
+        ring_seq: ring.seq,
+        members: members.iter().map(|n| n.0).collect(),
+    }))
 }
 
 /// A client event as the wire carries it.
