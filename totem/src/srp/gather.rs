@@ -176,9 +176,11 @@ impl Srp {
         match self.state {
             SrpState::Operational if ring == Some(self.ring) && self.members.contains(&sender) => {
                 tracing::info!(node = %self.node_id, %sender, "member left the ring cleanly");
+                self.clean_leavers.insert(sender);
                 self.enter_gather(now, &[], &[sender]);
             }
             SrpState::Commit | SrpState::Recovery if pending.is_some_and(|(r, m)| m && Some(r) == ring) => {
+                self.clean_leavers.insert(sender);
                 self.enter_gather(now, &[], &[sender]);
             }
             SrpState::Gather
@@ -186,6 +188,7 @@ impl Srp {
                     && self.gather.proc_set.contains(&sender)
                     && self.gather.fail_set.insert(sender) =>
             {
+                self.clean_leavers.insert(sender);
                 self.restart_consensus(now);
             }
             _ => self.stale(),

@@ -125,6 +125,8 @@ pub struct Srp {
     hold_cancel_sent: bool,
     /// [`Srp::leave`] was called: every input is ignored from then on.
     left: bool,
+    /// Members that sent a leave notice since the last regular configuration.
+    clean_leavers: BTreeSet<NodeId>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     stats: Stats,
@@ -204,6 +206,7 @@ impl Srp {
             retransmit: None,
             hold_cancel_sent: false,
             left: false,
+            clean_leavers: BTreeSet::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
@@ -325,6 +328,13 @@ impl Srp {
     /// The options in force.
     pub fn config(&self) -> &TotemConfig {
         &self.config
+    }
+
+    /// Nodes that left the ring with a leave notice (shutdown) rather than failing, since the
+    /// last call; take them at each regular configuration: a node missing from it that is not
+    /// among them failed (it may need fencing).
+    pub fn take_clean_leavers(&mut self) -> BTreeSet<NodeId> {
+        std::mem::take(&mut self.clean_leavers)
     }
 
     /// Whether [`Srp::leave`] was called.

@@ -23,6 +23,7 @@
 
 pub mod api;
 pub mod crypto;
+pub mod fence_agent;
 mod multicast;
 pub mod notify;
 mod os;
