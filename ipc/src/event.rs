@@ -24,7 +24,7 @@ pub struct Member {
 #[derive(Clone, PartialEq, Message)]
 pub struct Event {
     /// What happened; absent only from a daemon newer than this build.
-    #[prost(oneof = "EventKind", tags = "1, 2, 3, 4")]
+    #[prost(oneof = "EventKind", tags = "1, 2, 3, 4, 20")]
     pub kind: Option<EventKind>,
 }
 
@@ -43,6 +43,9 @@ pub enum EventKind {
     /// The quorum state changed (or tracking started).
     #[prost(message, tag = "4")]
     Quorum(QuorumNotify),
+    /// A tracked confdb key changed.
+    #[prost(message, tag = "20")]
+    ConfdbNotify(crate::ConfdbNotify),
 }
 
 /// A quorum event: whether this node's partition is quorate, in which ring, with which members.

@@ -16,6 +16,7 @@
 //! [`FrameError`]s.
 #![forbid(unsafe_code)]
 
+mod confdb;
 mod envelope;
 mod error;
 mod error_code;
@@ -33,6 +34,10 @@ mod connection;
 #[cfg(test)]
 mod proptests;
 
+pub use confdb::{
+    ConfdbChange, ConfdbDelete, ConfdbEntries, ConfdbEntry, ConfdbGet, ConfdbIter, ConfdbNotify, ConfdbSet,
+    ConfdbTrack, ConfdbTracking, ConfdbUntrack, ConfdbValue, ConfdbValueReply,
+};
 pub use envelope::{ClientFrame, ClientFrameKind, ServerFrame, ServerFrameKind};
 pub use error::IpcError;
 pub use error_code::ErrorCode;

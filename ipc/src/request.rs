@@ -23,7 +23,7 @@ pub struct Request {
     pub id: u64,
     /// What is asked. Absent when the client sent a kind this build does not know: the
     /// daemon answers [`ErrorCode::NotSupported`](crate::ErrorCode::NotSupported).
-    #[prost(oneof = "RequestBody", tags = "2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13")]
+    #[prost(oneof = "RequestBody", tags = "2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 20, 21, 22, 23, 24, 25")]
     pub body: Option<RequestBody>,
 }
 
@@ -66,6 +66,24 @@ pub enum RequestBody {
     /// Receive a quorum event now and at every change (`quorum_trackstart`).
     #[prost(message, tag = "13")]
     QuorumTrack(QuorumTrack),
+    /// Read a confdb key (`cmap_get`).
+    #[prost(message, tag = "20")]
+    ConfdbGet(crate::ConfdbGet),
+    /// Set a confdb key (`cmap_set`).
+    #[prost(message, tag = "21")]
+    ConfdbSet(crate::ConfdbSet),
+    /// Delete a confdb key (`cmap_delete`).
+    #[prost(message, tag = "22")]
+    ConfdbDelete(crate::ConfdbDelete),
+    /// The confdb keys under a prefix (`cmap_iter_*`).
+    #[prost(message, tag = "23")]
+    ConfdbIter(crate::ConfdbIter),
+    /// Track a confdb key or prefix (`cmap_track_add`).
+    #[prost(message, tag = "24")]
+    ConfdbTrack(crate::ConfdbTrack),
+    /// Stop a confdb track (`cmap_track_delete`).
+    #[prost(message, tag = "25")]
+    ConfdbUntrack(crate::ConfdbUntrack),
 }
 
 /// Join a group.
@@ -169,6 +187,12 @@ impl RequestBody {
             RequestBody::QuorumSetExpected(_) => "quorum_set_expected",
             RequestBody::QuorumSetVotes(_) => "quorum_set_votes",
             RequestBody::QuorumTrack(_) => "quorum_track",
+            RequestBody::ConfdbGet(_) => "confdb_get",
+            RequestBody::ConfdbSet(_) => "confdb_set",
+            RequestBody::ConfdbDelete(_) => "confdb_delete",
+            RequestBody::ConfdbIter(_) => "confdb_iter",
+            RequestBody::ConfdbTrack(_) => "confdb_track",
+            RequestBody::ConfdbUntrack(_) => "confdb_untrack",
         }
     }
 }

@@ -15,7 +15,7 @@ pub struct Response {
     #[prost(uint64, tag = "1")]
     pub id: u64,
     /// The outcome; absent only from a daemon newer than this build.
-    #[prost(oneof = "ResponseResult", tags = "2, 3, 4, 5, 6, 7, 8, 9")]
+    #[prost(oneof = "ResponseResult", tags = "2, 3, 4, 5, 6, 7, 8, 9, 20, 21, 22")]
     pub result: Option<ResponseResult>,
 }
 
@@ -46,6 +46,15 @@ pub enum ResponseResult {
     /// The quorum state.
     #[prost(message, tag = "9")]
     Quorum(QuorumReply),
+    /// A confdb key's value (get).
+    #[prost(message, tag = "20")]
+    ConfdbValue(crate::ConfdbValueReply),
+    /// Confdb keys and values (iter).
+    #[prost(message, tag = "21")]
+    ConfdbEntries(crate::ConfdbEntries),
+    /// A confdb track's id (track).
+    #[prost(message, tag = "22")]
+    ConfdbTracking(crate::ConfdbTracking),
 }
 
 /// Success without a value.
