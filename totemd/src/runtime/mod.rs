@@ -281,6 +281,7 @@ pub async fn drive(
         u32::try_from(node.cpg().config().message_max).unwrap_or(u32::MAX),
     );
     let access = api::Access::from_config(&config.cluster.uidgid);
+    let confdb = api::Confdb::new(config.reload.as_ref().map(|r| &r.parsed), access.gids().clone());
     let ipc = IpcServer::bind(&socket_path, access, session_config)?;
     tracing::info!("local API on {}", ipc.path().display());
     let epoch_stored = crypto.epoch();
@@ -297,6 +298,7 @@ pub async fn drive(
         notifier: notify::Notifier::from_env(),
         reload_source: config.reload.clone(),
         quorum_trackers: BTreeSet::new(),
+        confdb,
         names: config.cluster.nodes.iter().filter_map(|n| Some((n.nodeid, n.name.clone()?))).collect(),
         ready: false,
         multicast,
@@ -434,6 +436,8 @@ struct Driver<'a> {
     reload_source: Option<crate::reload::ReloadSource>,
     /// Clients tracking quorum changes.
     quorum_trackers: BTreeSet<ClientId>,
+    /// The key-value store (cmap): configuration, `runtime.` keys, counters.
+    confdb: api::Confdb,
     /// Node names from the nodelist (quorum member table).
     names: std::collections::BTreeMap<NodeId, String>,
     /// `transport: udp`: where packets for every node go, once.
@@ -475,10 +479,17 @@ impl Driver<'_> {
         }
         while let Some(event) = self.links.poll_event() {
             match event {
-                LinkEvent::Up { node, link } => tracing::info!("link {link} to node {node} up"),
-                LinkEvent::Down { node, link } => tracing::info!("link {link} to node {node} down"),
+                LinkEvent::Up { node, link } => {
+                    tracing::info!("link {link} to node {node} up");
+                    self.confdb.link(node, link.0, true);
+                }
+                LinkEvent::Down { node, link } => {
+                    tracing::info!("link {link} to node {node} down");
+                    self.confdb.link(node, link.0, false);
+                }
             }
         }
+        self.flush_confdb();
         while let Some(transmit) = self.links.poll_transmit() {
             self.send_link(transmit).await;
         }
@@ -537,6 +548,7 @@ impl Driver<'_> {
             }
             Event::Regular(c) => {
                 tracing::info!("new ring {} members {}", c.ring_id, fmt_members(&c.members));
+                self.confdb.ring(c.ring_id, &c.members);
                 if let Some(notifier) = &mut self.notifier {
                     let status = format!("ring {} members {}", c.ring_id, fmt_members(&c.members));
                     if self.ready {
@@ -655,6 +667,15 @@ impl Driver<'_> {
                         }
                         continue;
                     }
+                    self.confdb.refresh_counters(self.node.stats(), &self.stats);
+                    if let Some(answer) = self.confdb.handle(id, client.uid, client.gid, &body) {
+                        let response = match answer {
+                            Ok(result) => ipc::Response::new(request.id, result),
+                            Err((code, message)) => ipc::Response::error(request.id, code, message),
+                        };
+                        client.session.send_response(response);
+                        continue;
+                    }
                     if let ipc::RequestBody::Reload(_) = body {
                         tracing::info!(client = id.0, "reload requested over the local API");
                         let response = match self.reload() {
@@ -717,6 +738,7 @@ impl Driver<'_> {
         for change in &plan.not_applied {
             tracing::warn!("reload: not applied, needs a restart: {change}");
         }
+        self.confdb.reload(&running);
         if let Some(source) = &mut self.reload_source {
             source.parsed = running;
         }
@@ -730,6 +752,7 @@ impl Driver<'_> {
         }
         self.ipc.drop_client(id);
         self.quorum_trackers.remove(&id);
+        self.confdb.drop_client(id);
         self.node.client_disconnect(self.clock.now(), id);
     }
 
@@ -766,6 +789,17 @@ impl Driver<'_> {
             self.drop_client(id, "was too slow");
         }
         !slow.is_empty()
+    }
+
+    /// Sends each confdb tracker its notifications.
+    fn flush_confdb(&mut self) {
+        while let Some((id, event)) = self.confdb.poll_event() {
+            let Some(client) = self.ipc.clients.get_mut(&id) else { continue };
+            if let Err(e) = client.session.send_event(event) {
+                tracing::debug!(client = id.0, "confdb notification not queued: {e}");
+            }
+            client.flush();
+        }
     }
 
     fn summary(&self, reason: StopReason) -> Summary {

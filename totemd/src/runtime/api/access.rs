@@ -38,6 +38,11 @@ impl Access {
         access
     }
 
+    /// The granted groups (`uidgid { gid: }`): besides root, they may write confdb keys.
+    pub fn gids(&self) -> &BTreeSet<u32> {
+        &self.gids
+    }
+
     /// Whether anyone but root and the daemon's user is granted (the socket is then world-connectable).
     pub fn grants_others(&self) -> bool {
         !self.uids.is_empty() || !self.gids.is_empty()

@@ -10,6 +10,7 @@
 //! never wait for a slow one.
 
 mod access;
+mod confdb;
 mod requests;
 
 use std::collections::BTreeMap;
@@ -28,6 +29,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 pub use access::Access;
+pub(super) use confdb::Confdb;
 pub(super) use requests::{event_to_wire, handle_request, quorum_to_wire, StatusSource};
 
 /// Unsent bytes past which a client's own sends get `TryAgain`.
@@ -68,6 +70,7 @@ pub(super) struct Client {
     pub(super) session: ServerSession,
     pub(super) pid: u32,
     pub(super) uid: u32,
+    pub(super) gid: u32,
     /// Bytes handed to the writer and not yet written.
     unsent: Arc<AtomicUsize>,
     out: mpsc::UnboundedSender<Bytes>,
@@ -186,7 +189,7 @@ impl IpcServer {
         tokio::spawn(write_loop(write_half, out_rx, unsent.clone()));
         let reader = tokio::spawn(read_loop(id, read_half, self.input_tx.clone()));
         let session = ServerSession::new(self.session_config);
-        self.clients.insert(id, Client { session, pid, uid, unsent, out, reader });
+        self.clients.insert(id, Client { session, pid, uid, gid, unsent, out, reader });
         tracing::debug!(client = id.0, uid, gid, pid, "IPC client connected");
         Some((id, pid))
     }

@@ -76,9 +76,14 @@ pub(in crate::runtime) fn handle_request(
             quorum_request(node.quorum_set_votes(now, NodeId(r.node_id), r.votes))
         }
         // The driver answers reloads itself (it owns the configuration); never routed here.
-        RequestBody::Reload(_) | RequestBody::QuorumTrack(_) => {
-            Err((ErrorCode::NotSupported, "handled by the driver".into()))
-        }
+        RequestBody::Reload(_)
+        | RequestBody::QuorumTrack(_)
+        | RequestBody::ConfdbGet(_)
+        | RequestBody::ConfdbSet(_)
+        | RequestBody::ConfdbDelete(_)
+        | RequestBody::ConfdbIter(_)
+        | RequestBody::ConfdbTrack(_)
+        | RequestBody::ConfdbUntrack(_) => Err((ErrorCode::NotSupported, "handled by the driver".into())),
     };
     match result {
         Ok(result) => Response::new(id, result),

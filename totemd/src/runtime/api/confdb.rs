@@ -1,0 +1,253 @@
+//! The daemon's confdb (corosync's cmap): one [`Store`] with the configuration file's keys,
+//! the `runtime.` keys the driver keeps current, and the local API's confdb requests.
+//!
+//! Counters (`runtime.totem.*`) are [`Counter`]s refreshed from the engine's and the
+//! driver's stats before each client request, not per packet: reads show the current value,
+//! and no notification is sent for them (as corosync serves its `stats.` keys).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use bytes::Bytes;
+use confdb::conf::Parsed;
+use confdb::store::{
+    AccessPolicy, Counter, Notification, NotifyKind, Polled, Store, StoreError, TrackFlags, TrackId,
+    TrackerId, Value, Writer,
+};
+use cpg::service::ClientId;
+use ipc::{
+    ConfdbChange, ConfdbEntries, ConfdbEntry, ConfdbNotify, ConfdbTracking, ConfdbValue, ConfdbValueReply,
+    ErrorCode, Event, EventKind, RequestBody, ResponseResult,
+};
+use totem::{NodeId, RingId};
+
+use crate::runtime::DriverStats;
+
+type Answer = Result<ResponseResult, (ErrorCode, String)>;
+
+/// A counter's name under `runtime.totem.` and where its value is read.
+type CounterSource<S> = (&'static str, fn(&S) -> u64);
+
+/// The engine's counters.
+const ENGINE_COUNTERS: [CounterSource<totem::Stats>; 10] = [
+    ("packets_sent", |s| s.packets_sent),
+    ("packets_received", |s| s.packets_received),
+    ("messages_delivered", |s| s.messages_delivered),
+    ("token_rotations", |s| s.token_rotations),
+    ("retransmits", |s| s.retransmits),
+    ("configurations", |s| s.configurations),
+    ("token_retransmits", |s| s.token_retransmits),
+    ("dropped_checksum", |s| s.dropped_checksum),
+    ("dropped_malformed", |s| s.dropped_malformed),
+    ("dropped_stale", |s| s.dropped_stale),
+];
+
+/// The driver's counters.
+const DRIVER_COUNTERS: [CounterSource<DriverStats>; 12] = [
+    ("datagrams_sent", |s| s.datagrams_sent),
+    ("send_errors", |s| s.send_errors),
+    ("unroutable", |s| s.unroutable),
+    ("recv_errors", |s| s.recv_errors),
+    ("persists", |s| s.persists),
+    ("open_auth_failed", |s| s.open_auth_failed),
+    ("open_replay", |s| s.open_replay),
+    ("open_bad_version", |s| s.open_bad_version),
+    ("open_too_short", |s| s.open_too_short),
+    ("open_too_many_senders", |s| s.open_too_many_senders),
+    ("seal_errors", |s| s.seal_errors),
+    ("epochs_stored", |s| s.epochs_stored),
+];
+
+/// The store and the driver's handles into it.
+pub(in crate::runtime) struct Confdb {
+    store: Store,
+    engine: Vec<Counter>,
+    driver: Vec<Counter>,
+    /// Nodes whose `runtime.members.<id>.status` is `joined`.
+    joined: BTreeSet<NodeId>,
+    /// Each client's tracks, to check an untrack is its own.
+    tracks: BTreeMap<ClientId, BTreeSet<TrackId>>,
+}
+
+impl Confdb {
+    /// A store with the configuration file's keys (when started with one) and the counters;
+    /// `write_gids` are the `uidgid` groups that may write besides root.
+    pub(in crate::runtime) fn new(parsed: Option<&Parsed>, write_gids: BTreeSet<u32>) -> Confdb {
+        let mut store = Store::default();
+        store.set_access(AccessPolicy { write_gids, ..AccessPolicy::default() });
+        if let Some(parsed) = parsed {
+            for (key, line, e) in store.load_parsed(parsed).skipped {
+                tracing::debug!("confdb: line {line}: {key} not stored: {e}");
+            }
+        }
+        let mut counter = |name: &str| {
+            store.counter(&format!("runtime.totem.{name}")).expect("runtime counter keys are valid and new")
+        };
+        let engine = ENGINE_COUNTERS.iter().map(|(name, _)| counter(name)).collect();
+        let driver = DRIVER_COUNTERS.iter().map(|(name, _)| counter(name)).collect();
+        Confdb { store, engine, driver, joined: BTreeSet::new(), tracks: BTreeMap::new() }
+    }
+
+    /// Brings the counters up to the stats.
+    pub(in crate::runtime) fn refresh_counters(&mut self, engine: &totem::Stats, driver: &DriverStats) {
+        let values = ENGINE_COUNTERS.iter().map(|(_, f)| f(engine));
+        let values = values.chain(DRIVER_COUNTERS.iter().map(|(_, f)| f(driver)));
+        for (&counter, value) in self.engine.iter().chain(&self.driver).zip(values) {
+            let now = self.store.counter_value(counter).unwrap_or(value);
+            self.store.add(counter, value.wrapping_sub(now));
+        }
+    }
+
+    /// A new ring: `runtime.totem.ring_id`, and each member's status `joined`, each node
+    /// that left `left`.
+    pub(in crate::runtime) fn ring(&mut self, ring_id: RingId, members: &[NodeId]) {
+        self.daemon_set("runtime.totem.ring_id", Value::String(ring_id.to_string()));
+        let now: BTreeSet<NodeId> = members.iter().copied().collect();
+        for left in self.joined.difference(&now).copied().collect::<Vec<_>>() {
+            self.daemon_set(&format!("runtime.members.{}.status", left.0), Value::String("left".into()));
+        }
+        for joined in now.difference(&self.joined).copied().collect::<Vec<_>>() {
+            self.daemon_set(&format!("runtime.members.{}.status", joined.0), Value::String("joined".into()));
+        }
+        self.joined = now;
+    }
+
+    /// A link to a peer went up or down: `runtime.links.<node>.<link>.connected` (1 or 0).
+    pub(in crate::runtime) fn link(&mut self, node: NodeId, link: u8, up: bool) {
+        self.daemon_set(&format!("runtime.links.{}.{link}.connected", node.0), Value::U8(u8::from(up)));
+    }
+
+    /// The configuration file was read again: its keys follow it and trackers see the changes.
+    pub(in crate::runtime) fn reload(&mut self, parsed: &Parsed) {
+        let summary = self.store.reload_parsed(parsed);
+        tracing::debug!(
+            added = summary.added,
+            changed = summary.changed,
+            deleted = summary.deleted,
+            "confdb: configuration keys reloaded"
+        );
+    }
+
+    fn daemon_set(&mut self, key: &str, value: Value) {
+        if let Err(e) = self.store.set(Writer::Daemon, key, value) {
+            tracing::warn!("confdb: {key} not set: {e}");
+        }
+    }
+
+    /// Answers a confdb request of `client` (credentials `uid`, `gid`); `None` when `body` is
+    /// no confdb request.
+    pub(in crate::runtime) fn handle(
+        &mut self,
+        client: ClientId,
+        uid: u32,
+        gid: u32,
+        body: &RequestBody,
+    ) -> Option<Answer> {
+        let writer = Writer::Client { uid, gid };
+        Some(match body {
+            RequestBody::ConfdbGet(r) => match self.store.get(&r.key) {
+                Some(v) => Ok(ResponseResult::ConfdbValue(ConfdbValueReply { value: Some(wire_value(&v)) })),
+                None => Err((ErrorCode::NotExist, format!("no key {:?}", r.key))),
+            },
+            RequestBody::ConfdbSet(r) => Value::parse_typed(&r.type_name, &r.text)
+                .map_err(StoreError::from)
+                .and_then(|v| self.store.set(writer, &r.key, v))
+                .map(|_| ok())
+                .map_err(store_error),
+            RequestBody::ConfdbDelete(r) => {
+                self.store.delete(writer, &r.key).map(|_| ok()).map_err(store_error)
+            }
+            RequestBody::ConfdbIter(r) => {
+                let entries = self
+                    .store
+                    .iter_prefix(&r.prefix)
+                    .map(|(key, v)| ConfdbEntry { key: key.to_string(), value: Some(wire_value(&v)) })
+                    .collect();
+                Ok(ResponseResult::ConfdbEntries(ConfdbEntries { entries }))
+            }
+            RequestBody::ConfdbTrack(r) => {
+                let flags = if r.prefix {
+                    TrackFlags::ALL_EVENTS | TrackFlags::PREFIX
+                } else {
+                    TrackFlags::ALL_EVENTS
+                };
+                self.store
+                    .track(TrackerId(client.0), &r.key_or_prefix, flags)
+                    .map(|track| {
+                        self.tracks.entry(client).or_default().insert(track);
+                        ResponseResult::ConfdbTracking(ConfdbTracking { track_id: track.0 })
+                    })
+                    .map_err(store_error)
+            }
+            RequestBody::ConfdbUntrack(r) => {
+                let track = TrackId(r.track_id);
+                if self.tracks.get_mut(&client).is_some_and(|t| t.remove(&track)) {
+                    self.store.untrack(track).map(|_| ok()).map_err(store_error)
+                } else {
+                    Err((ErrorCode::NotExist, format!("no track {} of this connection", r.track_id)))
+                }
+            }
+            _ => return None,
+        })
+    }
+
+    /// The client is gone: its tracks end.
+    pub(in crate::runtime) fn drop_client(&mut self, client: ClientId) {
+        self.tracks.remove(&client);
+        self.store.untrack_all(TrackerId(client.0));
+    }
+
+    /// The next notification for a tracker, as the event its client receives.
+    pub(in crate::runtime) fn poll_event(&mut self) -> Option<(ClientId, Event)> {
+        let (tracker, notify) = match self.store.poll_notification()? {
+            Polled::Notify { tracker, track, notification } => (tracker, wire_notify(track, notification)),
+            Polled::Overflow { tracker, dropped } => {
+                tracing::debug!(tracker = tracker.0, dropped, "confdb: tracker overflowed");
+                let overflow =
+                    ConfdbNotify { kind: ConfdbChange::Overflow as i32, ..ConfdbNotify::default() };
+                (tracker, overflow)
+            }
+        };
+        Some((ClientId(tracker.0), Event::new(EventKind::ConfdbNotify(notify))))
+    }
+}
+
+fn ok() -> ResponseResult {
+    ResponseResult::Ok(ipc::OkReply {})
+}
+
+fn wire_notify(track: TrackId, n: Notification) -> ConfdbNotify {
+    let kind = match n.kind {
+        NotifyKind::Added => ConfdbChange::Added,
+        NotifyKind::Changed => ConfdbChange::Changed,
+        NotifyKind::Deleted => ConfdbChange::Deleted,
+    };
+    ConfdbNotify {
+        track_id: track.0,
+        key: n.key,
+        kind: kind as i32,
+        old: n.old.as_ref().map(wire_value),
+        new: n.new.as_ref().map(wire_value),
+    }
+}
+
+/// A value as the wire carries it: type name, text, and raw bytes for `bin`.
+fn wire_value(v: &Value) -> ConfdbValue {
+    let raw = match v {
+        Value::Binary(b) => Bytes::copy_from_slice(b),
+        _ => Bytes::new(),
+    };
+    ConfdbValue { type_name: v.type_name().to_string(), text: v.to_string(), raw }
+}
+
+fn store_error(e: StoreError) -> (ErrorCode, String) {
+    let code = match &e {
+        StoreError::InvalidKey(_) | StoreError::InvalidValue(_) | StoreError::NoTrackEvents { .. } => {
+            ErrorCode::InvalidArgument
+        }
+        StoreError::NotFound { .. } | StoreError::NoSuchTrack(_) => ErrorCode::NotExist,
+        StoreError::ReadOnly { .. } | StoreError::PermissionDenied { .. } => ErrorCode::Access,
+        StoreError::Full { .. } | StoreError::TooManyTracks { .. } => ErrorCode::TryAgain,
+        StoreError::Exists { .. } => ErrorCode::Exist,
+    };
+    (code, e.to_string())
+}
