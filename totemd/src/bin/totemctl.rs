@@ -9,11 +9,15 @@
 //!   the configuration again (`totemctl/daemon_cmd.rs`).
 //! - `totemctl quorum [--json] | quorum expected N | quorum votes NODE N`: votequorum's state
 //!   and run-time changes (`totemctl/quorum_cmd.rs`).
+//! - `totemctl confdb get|set|delete|dump|track`: the daemon's key-value store, as
+//!   corosync-cmapctl shows it (`totemctl/confdb_cmd.rs`).
 //!
 //! Exit status: 0 on success, 2 for an invalid input file, 1 for any other failure
 //! (unreadable input, output not writable, daemon down or refusing).
 #![forbid(unsafe_code)]
 
+#[path = "totemctl/confdb_cmd.rs"]
+mod confdb_cmd;
 #[path = "totemctl/cpg_cmd.rs"]
 mod cpg_cmd;
 #[path = "totemctl/daemon_cmd.rs"]
@@ -101,6 +105,9 @@ enum Command {
     /// Closed process groups: list them, listen to one, send to one.
     #[command(subcommand)]
     Cpg(cpg_cmd::CpgCommand),
+    /// The daemon's key-value store (corosync-cmapctl): get, set, delete, dump, track keys.
+    #[command(subcommand)]
+    Confdb(confdb_cmd::ConfdbCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -147,6 +154,7 @@ fn main() -> ExitCode {
         }
         Command::Keygen { path, length, force } => keygen(&path, length, force),
         Command::Cpg(command) => cpg_cmd::run(command),
+        Command::Confdb(command) => confdb_cmd::run(command),
         Command::Status { json, socket } => daemon_cmd::run(json, &socket),
         Command::Reload { socket } => daemon_cmd::reload(&socket),
         Command::Quorum { command, json, socket } => quorum_cmd::run(command, json, &socket),
