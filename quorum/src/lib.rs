@@ -20,6 +20,8 @@
 #[cfg(feature = "client")]
 pub mod client;
 pub mod config;
+/// Fencing policy (fenced's rules), sans-IO: victims, agent runs, retries and blocking.
+pub mod fencing;
 pub mod format;
 pub mod votequorum;
 pub mod wire;
