@@ -667,7 +667,9 @@ impl Driver<'_> {
                         }
                         continue;
                     }
-                    self.confdb.refresh_counters(self.node.stats(), &self.stats);
+                    if api::Confdb::reads(&body) {
+                        self.confdb.refresh_counters(self.node.stats(), &self.stats);
+                    }
                     if let Some(answer) = self.confdb.handle(id, client.uid, client.gid, &body) {
                         let response = match answer {
                             Ok(result) => ipc::Response::new(request.id, result),

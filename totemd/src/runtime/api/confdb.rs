@@ -2,7 +2,7 @@
 //! the `runtime.` keys the driver keeps current, and the local API's confdb requests.
 //!
 //! Counters (`runtime.totem.*`) are [`Counter`]s refreshed from the engine's and the
-//! driver's stats before each client request, not per packet: reads show the current value,
+//! driver's stats before each client read ([`Confdb::reads`]), not per packet: reads show the current value,
 //! and no notification is sent for them (as corosync serves its `stats.` keys).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -95,6 +95,11 @@ impl Confdb {
             let now = self.store.counter_value(counter).unwrap_or(value);
             self.store.add(counter, value.wrapping_sub(now));
         }
+    }
+
+    /// Whether `body` reads keys (the counters are refreshed first).
+    pub(in crate::runtime) fn reads(body: &RequestBody) -> bool {
+        matches!(body, RequestBody::ConfdbGet(_) | RequestBody::ConfdbIter(_))
     }
 
     /// A new ring: `runtime.totem.ring_id`, and each member's status `joined`, each node
@@ -250,4 +255,125 @@ fn store_error(e: StoreError) -> (ErrorCode, String) {
         StoreError::Exists { .. } => ErrorCode::Exist,
     };
     (code, e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use ipc::{ConfdbDelete, ConfdbGet, ConfdbSet, ConfdbTrack, ConfdbUntrack};
+
+    use super::*;
+
+    const ROOT: (u32, u32) = (0, 0);
+    const ADMINS: u32 = 190;
+    const ALICE: ClientId = ClientId(1);
+    const BOB: ClientId = ClientId(2);
+
+    fn confdb() -> Confdb {
+        let parsed = confdb::conf::parse("totem {\n token: 3000\n}\n", "corosync.conf").expect("parses");
+        Confdb::new(Some(&parsed), BTreeSet::from([ADMINS]))
+    }
+
+    fn set(key: &str, type_name: &str, text: &str) -> RequestBody {
+        RequestBody::ConfdbSet(ConfdbSet { key: key.into(), type_name: type_name.into(), text: text.into() })
+    }
+
+    fn get(c: &mut Confdb, key: &str) -> Option<String> {
+        match c.handle(ALICE, ROOT.0, ROOT.1, &RequestBody::ConfdbGet(ConfdbGet { key: key.into() })) {
+            Some(Ok(ResponseResult::ConfdbValue(v))) => {
+                v.value.map(|v| format!("({}) {}", v.type_name, v.text))
+            }
+            _ => None,
+        }
+    }
+
+    fn code(answer: Option<Answer>) -> Option<ErrorCode> {
+        answer.expect("a confdb request").err().map(|(code, _)| code)
+    }
+
+    fn events(c: &mut Confdb) -> Vec<(ClientId, String)> {
+        std::iter::from_fn(|| c.poll_event())
+            .map(|(id, e)| match e.kind {
+                Some(EventKind::ConfdbNotify(n)) => {
+                    let kind = ConfdbChange::try_from(n.kind).map_or("?", ConfdbChange::name);
+                    let text = |v: Option<ConfdbValue>| v.map_or("-".into(), |v| v.text);
+                    (id, format!("{} {kind} {} -> {}", n.key, text(n.old), text(n.new)))
+                }
+                other => panic!("not a confdb notification: {other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn config_keys_and_counters_are_there_from_the_start() {
+        let mut c = confdb();
+        assert_eq!(get(&mut c, "totem.token").as_deref(), Some("(u32) 3000"));
+        assert_eq!(get(&mut c, "runtime.totem.packets_sent").as_deref(), Some("(u64) 0"));
+        let engine = totem::Stats { packets_sent: 7, ..totem::Stats::default() };
+        let driver = DriverStats { datagrams_sent: 5, ..DriverStats::default() };
+        c.refresh_counters(&engine, &driver);
+        assert_eq!(get(&mut c, "runtime.totem.packets_sent").as_deref(), Some("(u64) 7"));
+        assert_eq!(get(&mut c, "runtime.totem.datagrams_sent").as_deref(), Some("(u64) 5"));
+        assert!(events(&mut c).is_empty(), "counters notify nobody");
+    }
+
+    #[test]
+    fn root_and_write_groups_write_others_and_runtime_keys_are_refused_unchanged() {
+        let mut c = confdb();
+        assert_eq!(code(c.handle(ALICE, 0, 0, &set("test.a", "u8", "1"))), None);
+        assert_eq!(code(c.handle(ALICE, 1000, ADMINS, &set("test.a", "u8", "2"))), None);
+        assert_eq!(code(c.handle(ALICE, 1000, 1000, &set("test.a", "u8", "3"))), Some(ErrorCode::Access));
+        let delete = RequestBody::ConfdbDelete(ConfdbDelete { key: "test.a".into() });
+        assert_eq!(code(c.handle(ALICE, 1000, 1000, &delete)), Some(ErrorCode::Access));
+        assert_eq!(code(c.handle(ALICE, 0, 0, &set("runtime.x.y", "u8", "1"))), Some(ErrorCode::Access));
+        assert_eq!(
+            code(c.handle(ALICE, 0, 0, &set("test.b", "u8", "256"))),
+            Some(ErrorCode::InvalidArgument)
+        );
+        assert_eq!(
+            code(c.handle(ALICE, 0, 0, &set("test.b", "nope", "1"))),
+            Some(ErrorCode::InvalidArgument)
+        );
+        assert_eq!(get(&mut c, "test.a").as_deref(), Some("(u8) 2"));
+        assert_eq!(code(c.handle(ALICE, 0, 0, &delete)), None);
+        assert_eq!(code(c.handle(ALICE, 0, 0, &delete)), Some(ErrorCode::NotExist));
+        assert!(c.handle(ALICE, 0, 0, &RequestBody::Status(ipc::StatusRequest {})).is_none());
+    }
+
+    #[test]
+    fn trackers_get_ring_member_link_and_reload_changes_and_untrack_only_their_own() {
+        let mut c = confdb();
+        let track = |prefix: &str| {
+            RequestBody::ConfdbTrack(ConfdbTrack { key_or_prefix: prefix.into(), prefix: true })
+        };
+        let Some(Ok(ResponseResult::ConfdbTracking(t))) = c.handle(ALICE, 1000, 1000, &track("runtime."))
+        else {
+            panic!("tracking refused")
+        };
+        c.handle(BOB, 1000, 1000, &track("totem.")).unwrap().unwrap();
+        let ring = |seq| RingId { representative: NodeId(1), seq };
+        c.ring(ring(4), &[NodeId(1), NodeId(2)]);
+        c.ring(ring(8), &[NodeId(1)]);
+        c.link(NodeId(2), 0, false);
+        let parsed = confdb::conf::parse("totem {\n token: 5000\n}\n", "corosync.conf").unwrap();
+        c.reload(&parsed);
+        assert_eq!(
+            events(&mut c),
+            [
+                (ALICE, "runtime.totem.ring_id added - -> 1.4".to_string()),
+                (ALICE, "runtime.members.1.status added - -> joined".into()),
+                (ALICE, "runtime.members.2.status added - -> joined".into()),
+                (ALICE, "runtime.totem.ring_id changed 1.4 -> 1.8".into()),
+                (ALICE, "runtime.members.2.status changed joined -> left".into()),
+                (ALICE, "runtime.links.2.0.connected added - -> 0".into()),
+                (BOB, "totem.token changed 3000 -> 5000".into()),
+            ]
+        );
+        let untrack = RequestBody::ConfdbUntrack(ConfdbUntrack { track_id: t.track_id });
+        assert_eq!(code(c.handle(BOB, 1000, 1000, &untrack)), Some(ErrorCode::NotExist));
+        assert_eq!(code(c.handle(ALICE, 1000, 1000, &untrack)), None);
+        c.drop_client(BOB);
+        c.ring(ring(12), &[NodeId(1)]);
+        c.reload(&confdb::conf::parse("totem {\n token: 3000\n}\n", "corosync.conf").unwrap());
+        assert!(events(&mut c).is_empty());
+    }
 }
