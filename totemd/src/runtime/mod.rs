@@ -20,6 +20,10 @@
 //! sent on the lowest link up to its destination. Received: the link layer first, then the
 //! crypto, then the node. The loop sleeps until the earlier of the node's and the links'
 //! deadlines; link up/down changes are logged at info.
+//!
+//! The driver owns the confdb store (`api::Confdb`): the configuration file's keys, reloaded
+//! with it, and the `runtime.` keys it updates on each new ring and link change; confdb
+//! notifications go to their trackers at the end of every flush of outputs.
 
 pub mod api;
 pub mod crypto;

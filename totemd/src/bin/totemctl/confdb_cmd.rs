@@ -47,7 +47,7 @@ pub enum ConfdbCommand {
         socket: SocketArg,
     },
     /// Print every key starting with PREFIX (all keys without one) as `KEY (TYPE) = VALUE`
-    /// lines in key order (corosync-cmapctl [PREFIX]).
+    /// lines in key order (`corosync-cmapctl [PREFIX]`).
     Dump {
         /// Only keys starting with this.
         prefix: Option<String>,
