@@ -172,6 +172,8 @@ impl Fencer {
             return;
         }
         self.startup = Startup::AwaitQuorum;
+        // Only nodes seen from now on count as joined for the startup rule.
+        self.seen = self.members.clone();
         self.begin_startup_delay(now);
         self.finish(now);
     }

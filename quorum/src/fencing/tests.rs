@@ -318,6 +318,45 @@ fn never_policy_does_not_block() {
 }
 
 #[test]
+fn quorum_lost_between_devices_postpones_and_restarts_the_method() {
+    let mut f = fencing_n2();
+    f.handle_agent_result(t(11), OpId(1), false, "x".into());
+    drain(&mut f);
+    f.handle_membership(t(12), &[NodeId(1)], false, &[]);
+    drain(&mut f);
+    // pdu_a succeeds while this partition has no quorum: pdu_b waits for quorum.
+    f.handle_agent_result(t(13), OpId(2), true, String::new());
+    assert_eq!(drain(&mut f), (vec![], vec![]));
+    f.handle_membership(t(14), &[NodeId(1)], true, &[]);
+    // The method restarts from its first device; node 3 (lost without quorum) is fenced too.
+    let (runs, _) = drain(&mut f);
+    assert_eq!(runs[0], pdu_run(3, "pdu_a"));
+    assert_eq!(runs[1].node, NodeId(3));
+}
+
+#[test]
+fn peer_report_completes_a_victim() {
+    let mut f = fencing_n2();
+    f.handle_peer_fenced(t(12), NodeId(2), "ipmi".into());
+    let fenced = FenceEvent::Fenced { node: NodeId(2), by: "ipmi".into() };
+    assert_eq!(drain(&mut f), (vec![], vec![fenced, FenceEvent::Unblocked]));
+    f.handle_agent_result(t(13), OpId(1), true, String::new());
+    assert_eq!(drain(&mut f), (vec![], vec![]));
+}
+
+#[test]
+fn loss_before_start_is_not_a_victim_and_startup_counts_from_start() {
+    let mut f = Fencer::new(config()).unwrap();
+    f.handle_membership(t(0), &ALL, true, &[]);
+    f.handle_membership(t(1), &[NodeId(1), NodeId(2)], true, &[]);
+    f.start(t(2));
+    f.handle_timeout(t(8));
+    let (runs, events) = drain(&mut f);
+    assert_eq!(runs.iter().map(|r| r.node).collect::<Vec<_>>(), vec![NodeId(3)]);
+    assert_eq!(events, vec![FenceEvent::Blocked, FenceEvent::Pending { node: NodeId(3) }]);
+}
+
+#[test]
 fn validate_reports_typed_errors() {
     let with = |edit: &dyn Fn(&mut FenceConfig)| {
         let mut c = config();
