@@ -12,6 +12,8 @@
 mod agent;
 mod config;
 mod event;
+#[cfg(all(test, unix))]
+mod script_tests;
 mod steps;
 #[cfg(test)]
 mod tests;
