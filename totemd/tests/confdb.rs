@@ -166,3 +166,29 @@ fn confdb_shows_config_and_runtime_keys_tracks_reloads_and_guards_writes() {
 fn running_as_root() -> bool {
     std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0).unwrap_or(false)
 }
+
+/// Polls `key` on `socket` until its JSON value is `want`.
+fn wait_for_value(socket: &Path, key: &str, want: serde_json::Value) {
+    let deadline = common::now() + WAIT;
+    loop {
+        let out = run(totemctl(socket, &["get", key, "--json"]));
+        let got = serde_json::from_slice::<serde_json::Value>(&out.stdout).map(|v| v["value"].clone());
+        if got.as_ref().is_ok_and(|v| *v == want) {
+            return;
+        }
+        assert!(common::now() < deadline, "{key} is {got:?}, not {want} ({})", stderr(&out));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn confdb_runtime_keys_follow_members_and_links() {
+    let mut cluster = common::cluster::Cluster::start("confdb-links", 2, 300, WAIT);
+    let socket = cluster.socket(1);
+    wait_for_value(&socket, "runtime.members.2.status", "joined".into());
+    wait_for_value(&socket, "runtime.links.2.0.connected", 1.into());
+    cluster.kill(2);
+    wait_for_value(&socket, "runtime.members.2.status", "left".into());
+    wait_for_value(&socket, "runtime.links.2.0.connected", 0.into());
+    cluster.stop(WAIT);
+}
