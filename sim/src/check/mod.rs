@@ -13,6 +13,7 @@
 //! | [`safe`] | a safe delivery in a regular configuration is held by every member |
 //! | [`config`] | members agree on each ring; ring ids of a node strictly increase |
 //! | [`liveness`] | once faults stop, one ring of all live nodes forms and delivers everything |
+//! | [`split_brain`] | no two disjoint installed rings are quorate at once; stale quorum is short |
 //! | [`cpg`] | closed process groups: per-group total order, delivery only to members, group
 //! virtual synchrony, consistent configuration changes, agreement once faults stop |
 
@@ -23,12 +24,14 @@ pub mod integrity;
 pub mod liveness;
 pub mod safe;
 pub mod self_delivery;
+pub mod split_brain;
 pub mod total_order;
 
 use std::fmt;
 
 use ::cpg::service::ClientId;
 use ::cpg::{CpgEvent, GroupName, MemberId};
+use ::quorum::QuorumEvent;
 use totem::{Configuration, Delivery, Guarantee, Instant, NodeId, RingId, Seq};
 
 use crate::trace::format_time;
@@ -63,6 +66,8 @@ pub enum CheckerKind {
     CpgConfchg,
     /// CPG: once faults stop, every node agrees on the groups and every member knows it.
     CpgLiveness,
+    /// Quorum: two disjoint rings quorate at once, or a stale quorum held too long.
+    SplitBrain,
 }
 
 impl CheckerKind {
@@ -82,6 +87,7 @@ impl CheckerKind {
             CheckerKind::CpgSynchrony => "cpg-synchrony",
             CheckerKind::CpgConfchg => "cpg-confchg",
             CheckerKind::CpgLiveness => "cpg-liveness",
+            CheckerKind::SplitBrain => "split-brain",
         }
     }
 }
@@ -188,6 +194,41 @@ pub enum Observation<'a> {
         /// The new incarnation.
         incarnation: u32,
     },
+    /// A node was paused (it runs nothing until it resumes).
+    Pause {
+        /// The node.
+        node: NodeId,
+    },
+    /// A paused node resumed.
+    Resume {
+        /// The node.
+        node: NodeId,
+    },
+    /// votequorum told the node's quorum trackers of a change.
+    Quorum {
+        /// The node.
+        node: NodeId,
+        /// Its incarnation.
+        incarnation: u32,
+        /// The event.
+        event: &'a QuorumEvent,
+    },
+    /// After an input to a node running votequorum: its last installed ring and whether
+    /// votequorum says quorate.
+    QuorumState {
+        /// The node.
+        node: NodeId,
+        /// Its incarnation.
+        incarnation: u32,
+        /// The last ring it installed.
+        ring_id: RingId,
+        /// The members of that ring.
+        members: &'a [NodeId],
+        /// `Votequorum::is_quorate`.
+        quorate: bool,
+        /// The engine is operational (not in a membership change).
+        operational: bool,
+    },
     /// A CPG client connected to its node.
     CpgConnect {
         /// The client.
@@ -284,6 +325,8 @@ pub struct Checkers {
     pub liveness: liveness::Probes,
     /// The closed process group checkers.
     pub cpg: cpg::CpgCheckers,
+    /// No split brain.
+    pub split_brain: split_brain::NoSplitBrain,
 }
 
 impl Check for Checkers {
@@ -297,6 +340,10 @@ impl Check for Checkers {
             self.cpg.observe(at, obs, out);
             return;
         }
+        if obs.is_quorum() {
+            self.split_brain.observe(at, obs, out);
+            return;
+        }
         self.integrity.observe(at, obs, out);
         self.total_order.observe(at, obs, out);
         self.evs.observe(at, obs, out);
@@ -306,11 +353,23 @@ impl Check for Checkers {
         self.liveness.observe(at, obs, out);
         if let Observation::Crash { .. } = obs {
             self.cpg.observe(at, obs, out);
+            self.split_brain.observe(at, obs, out);
         }
     }
 }
 
 impl Observation<'_> {
+    /// Whether only the split brain checker cares.
+    pub fn is_quorum(&self) -> bool {
+        matches!(
+            self,
+            Observation::Pause { .. }
+                | Observation::Resume { .. }
+                | Observation::Quorum { .. }
+                | Observation::QuorumState { .. }
+        )
+    }
+
     /// Whether only the CPG checkers care.
     pub fn is_cpg(&self) -> bool {
         matches!(
