@@ -86,6 +86,9 @@ struct Space {
     /// No CPG clients (the scenarios are otherwise the same).
     #[arg(long)]
     no_cpg: bool,
+    /// Never run votequorum (the scenarios are otherwise the same).
+    #[arg(long)]
+    no_quorum: bool,
 }
 
 impl Space {
@@ -96,6 +99,7 @@ impl Space {
             nodes_max,
             safety: Duration::from_millis(self.safety_ms),
             cpg: !self.no_cpg,
+            quorum: !self.no_quorum,
         })
     }
 }

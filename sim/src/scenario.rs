@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use quorum::{QuorumConfig, TieBreaker};
 use totem::{Instant, NodeId, TotemConfig};
 
 use crate::check::Violation;
@@ -27,11 +28,19 @@ pub struct ScenarioOptions {
     /// Whether CPG clients may run (`false`: the same scenarios without them, e.g. to measure
     /// what they cost).
     pub cpg: bool,
+    /// Whether votequorum may run (`false`: never; the other draws of a seed stay the same).
+    pub quorum: bool,
 }
 
 impl Default for ScenarioOptions {
     fn default() -> Self {
-        ScenarioOptions { nodes_min: 2, nodes_max: 9, safety: Duration::from_secs(20), cpg: true }
+        ScenarioOptions {
+            nodes_min: 2,
+            nodes_max: 9,
+            safety: Duration::from_secs(20),
+            cpg: true,
+            quorum: true,
+        }
     }
 }
 
@@ -61,10 +70,11 @@ impl ScenarioOptions {
     /// The command that replays `seed` with these options.
     pub fn replay_command(&self, seed: u64) -> String {
         format!(
-            "cargo run --release -p sim -- run --seed {seed} --nodes {} --safety-ms {}{}",
+            "cargo run --release -p sim -- run --seed {seed} --nodes {} --safety-ms {}{}{}",
             self.nodes_arg(),
             self.safety.as_millis(),
-            if self.cpg { "" } else { " --no-cpg" }
+            if self.cpg { "" } else { " --no-cpg" },
+            if self.quorum { "" } else { " --no-quorum" }
         )
     }
 }
@@ -145,6 +155,9 @@ impl Scenario {
             config.cpg.ops_per_node = 0.0;
         }
         let ids: Vec<NodeId> = (1..=nodes as u32).map(NodeId).collect();
+        if options.quorum {
+            config.quorum = random_quorum(seed, &ids);
+        }
         let mut faults = Vec::new();
         let safety_ms = options.safety.as_millis() as u64;
         if rng.chance(0.5) {
@@ -237,6 +250,21 @@ impl Scenario {
             c.drift_ppm_max,
             c.socket_buffer_packets
         );
+        match &c.quorum {
+            None => s.push_str("quorum: off\n"),
+            Some(q) => {
+                let _ = writeln!(
+                    s,
+                    "quorum: votes {:?}, wait_for_all {:?}, last_man_standing {} (window {:?}), auto_tie_breaker {} {:?}",
+                    q.nodelist.values().collect::<Vec<_>>(),
+                    q.wait_for_all,
+                    q.last_man_standing,
+                    q.last_man_standing_window,
+                    q.auto_tie_breaker,
+                    q.auto_tie_breaker_node
+                );
+            }
+        }
         for (t, f) in &self.faults {
             let _ = writeln!(s, "  at {:>8.3}s: {f}", t.as_secs_f64());
         }
@@ -247,6 +275,54 @@ impl Scenario {
         );
         s
     }
+}
+
+/// votequorum on every node in about 60 % of seeds, from a generator of its own so the other
+/// draws of a seed do not change with it: a nodelist of all nodes (sometimes unequal votes),
+/// maybe `wait_for_all`, `last_man_standing` with a short window, `auto_tie_breaker` with
+/// lowest, highest or a list. Never `two_node`: without fencing both halves of a two-node
+/// split stay quorate by design, which the split brain checker would rightly flag.
+pub fn random_quorum(seed: u64, ids: &[NodeId]) -> Option<QuorumConfig> {
+    let mut rng = SimRng::new(seed ^ 0x9E37_79B9_7F4A_7C15);
+    if !rng.chance(0.6) {
+        return None;
+    }
+    let unequal = rng.chance(0.25);
+    let mut q = QuorumConfig {
+        nodelist: ids
+            .iter()
+            .map(|&id| (id, if unequal { rng.range_inclusive(1, 3) as u32 } else { 1 }))
+            .collect(),
+        ..QuorumConfig::default()
+    };
+    if rng.chance(0.3) {
+        q.wait_for_all = Some(true);
+    }
+    if rng.chance(0.3) {
+        q.last_man_standing = true;
+        q.last_man_standing_window = ms(300, 5000, &mut rng);
+    }
+    if rng.chance(0.35) {
+        q.auto_tie_breaker = true;
+        q.auto_tie_breaker_node = match rng.below(4) {
+            0 => None,
+            1 => Some(TieBreaker::Lowest),
+            2 => Some(TieBreaker::Highest),
+            _ => {
+                let mut list = ids.to_vec();
+                for k in (1..list.len()).rev() {
+                    list.swap(k, rng.below(k as u64 + 1) as usize);
+                }
+                list.truncate(rng.range_inclusive(1, ids.len() as u64) as usize);
+                Some(TieBreaker::List(list))
+            }
+        };
+    }
+    if q.resolve(ids[0]).is_err() {
+        // auto_tie_breaker with last_man_standing in an odd cluster needs wait_for_all.
+        q.wait_for_all = Some(true);
+    }
+    Some(q)
 }
 
 fn random_config(rng: &mut SimRng) -> SimConfig {
@@ -383,7 +459,13 @@ mod tests {
         assert_eq!(ScenarioOptions::parse_nodes("5"), Ok((5, 5)));
         assert!(ScenarioOptions::parse_nodes("0").is_err());
         assert!(ScenarioOptions::parse_nodes("5..2").is_err());
-        let o = ScenarioOptions { nodes_min: 3, nodes_max: 3, safety: Duration::from_secs(2), cpg: true };
+        let o = ScenarioOptions {
+            nodes_min: 3,
+            nodes_max: 3,
+            safety: Duration::from_secs(2),
+            cpg: true,
+            quorum: true,
+        };
         assert_eq!(
             o.replay_command(7),
             "cargo run --release -p sim -- run --seed 7 --nodes 3 --safety-ms 2000"

@@ -50,6 +50,8 @@ pub enum TraceKind {
     CpgRequest,
     /// An event told to a CPG client.
     CpgEvent,
+    /// votequorum's quorum event on a node.
+    Quorum,
 }
 
 /// Where readable trace lines go.

@@ -26,7 +26,13 @@ fn failures(summary: &SwarmSummary) -> String {
 #[test]
 fn swarm_of_random_scenarios_finds_no_violation() {
     let first_seed = env_u64("SIM_CI_FIRST_SEED", 0x5EED_0000);
-    let scenario = ScenarioOptions { nodes_min: 2, nodes_max: 9, safety: Duration::from_secs(15), cpg: true };
+    let scenario = ScenarioOptions {
+        nodes_min: 2,
+        nodes_max: 9,
+        safety: Duration::from_secs(15),
+        cpg: true,
+        quorum: true,
+    };
     let opts = SwarmOptions {
         seeds: env_u64("SIM_CI_SEEDS", 500),
         first_seed,
@@ -43,7 +49,13 @@ fn swarm_of_random_scenarios_finds_no_violation() {
 
 #[test]
 fn swarm_seeds_replay_with_the_same_trace_hash() {
-    let scenario = ScenarioOptions { nodes_min: 2, nodes_max: 5, safety: Duration::from_secs(5), cpg: true };
+    let scenario = ScenarioOptions {
+        nodes_min: 2,
+        nodes_max: 5,
+        safety: Duration::from_secs(5),
+        cpg: true,
+        quorum: true,
+    };
     let opts = SwarmOptions { seeds: 8, first_seed: 0xD00D, scenario, threads: 2, twice: true };
     let summary = run_swarm(&opts, |_| {});
     let nondeterministic: Vec<_> = summary

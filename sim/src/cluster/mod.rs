@@ -30,6 +30,7 @@ use ::cpg::{CpgEvent, GroupName};
 use std::time::Duration;
 
 use bytes::Bytes;
+use quorum::{QuorumConfig, QuorumEvent};
 use totem::{Guarantee, Instant, NodeId, RingId, Srp, SrpState, SubmitError, TotemConfig};
 use totemd::Node;
 
@@ -78,6 +79,8 @@ pub struct SimConfig {
     /// How long the liveness phase waits for one ring, then again for the probes; `None` =
     /// 30 × token + consensus.
     pub liveness_bound: Option<Duration>,
+    /// votequorum on every node with this configuration (off: `None`, the default).
+    pub quorum: Option<QuorumConfig>,
 }
 
 impl Default for SimConfig {
@@ -97,11 +100,20 @@ impl Default for SimConfig {
             probes_per_node: 3,
             liveness_bound: None,
             mutation: None,
+            quorum: None,
         }
     }
 }
 
 impl SimConfig {
+    /// How long a node may stay quorate on a ring a member has left (see
+    /// [`crate::check::split_brain`]): its token timeout with every retransmission, then a
+    /// consensus round and a join round to install the next ring.
+    pub fn stale_quorum_grace(&self) -> Duration {
+        let t = &self.totem;
+        t.token * 2 + t.consensus * 2 + t.join * 2
+    }
+
     /// The liveness bound in force.
     pub fn liveness_bound(&self) -> Duration {
         self.liveness_bound.unwrap_or(self.totem.token * 30 + self.totem.consensus)
@@ -127,6 +139,9 @@ pub enum MutationKind {
     CpgDuplicateDelivery,
     /// A group message to a CPG client is told after that client's next one.
     CpgSwapDeliveries,
+    /// The node always says it is quorate to the checkers (`nth` is ignored), as a votequorum
+    /// that never counted would.
+    ClaimQuorum,
 }
 
 /// A deliberate bug injected between an engine and the checkers: the `nth` delivery (counted
@@ -236,6 +251,8 @@ pub struct Cluster {
     groups: Vec<GroupName>,
     /// Every client's events, when [`CpgLoad::record_events`] is on.
     cpg_log: BTreeMap<(NodeId, ClientId), Vec<CpgEvent>>,
+    /// Every quorum event, in order.
+    quorum_log: Vec<(Instant, NodeId, QuorumEvent)>,
     same_instant_steps: u64,
     halted: bool,
     /// The node whose input is being processed (to blame a panic on).
@@ -252,8 +269,12 @@ impl Cluster {
             let id = NodeId(i as u32 + 1);
             let ppm = rng.range_inclusive(0, 2 * cfg.drift_ppm_max as u64) as i64 - cfg.drift_ppm_max;
             let clock = Clock { offset: rng.range_inclusive(0, nanos(cfg.clock_offset_max)), ppm };
-            let srp = Node::new(id, cfg.totem.clone(), Default::default(), rng.next_u64(), clock.local(0))
-                .map_err(|e| SimError::Config(e.to_string()))?;
+            let mut srp =
+                Node::new(id, cfg.totem.clone(), Default::default(), rng.next_u64(), clock.local(0))
+                    .map_err(|e| SimError::Config(e.to_string()))?;
+            if let Some(q) = &cfg.quorum {
+                srp.enable_quorum(q).map_err(|e| SimError::Config(e.to_string()))?;
+            }
             nodes.push(SimNode::new(id, srp, clock));
         }
         let mut c = Cluster {
@@ -263,6 +284,7 @@ impl Cluster {
             cpg_rate: 0.0,
             groups: (0..cfg.cpg.groups).map(CpgLoad::group_name).collect(),
             cpg_log: BTreeMap::new(),
+            quorum_log: Vec::new(),
             cfg,
             seed,
             rng,
@@ -277,6 +299,7 @@ impl Cluster {
             halted: false,
             current: None,
         };
+        c.checkers.split_brain.stale_grace = c.cfg.stale_quorum_grace();
         for i in 0..n {
             c.after_input(i);
         }
@@ -342,6 +365,16 @@ impl Cluster {
     /// The members of that ring.
     pub fn members(&self, node: NodeId) -> Option<Vec<NodeId>> {
         self.engine(node).map(|s| s.members().to_vec())
+    }
+
+    /// Whether votequorum on `node` says quorate; `None` when crashed or quorum is off.
+    pub fn is_quorate(&self, node: NodeId) -> Option<bool> {
+        self.node(node).srp.as_ref()?.quorum().map(|q| q.is_quorate())
+    }
+
+    /// Every quorum event so far (time, node, event), in order.
+    pub fn quorum_events(&self) -> &[(Instant, NodeId, QuorumEvent)] {
+        &self.quorum_log
     }
 
     /// What the liveness checker sees of every node.

@@ -208,10 +208,45 @@ impl Cluster {
             }
         }
         self.drain_client_events(i);
+        self.observe_quorum(i);
         while let Some(tx) = self.nodes[i].srp.as_mut().and_then(Node::poll_transmit) {
             self.send(i, tx);
         }
         self.rearm(i);
+    }
+
+    /// Quorum events to the trace and the checkers, then the node's quorum state.
+    fn observe_quorum(&mut self, i: usize) {
+        let (id, incarnation) = (self.nodes[i].id, self.nodes[i].incarnation);
+        while let Some(event) = self.nodes[i].srp.as_mut().and_then(Node::poll_quorum_event) {
+            let mut words =
+                vec![u64::from(event.quorate), event.ring_id.seq, u64::from(event.ring_id.representative.0)];
+            words.extend(event.members.iter().map(|m| u64::from(m.0)));
+            self.trace.record(self.now, id.0, TraceKind::Quorum, &words, || {
+                format!(
+                    "quorum {} ring {} members {:?}",
+                    if event.quorate { "QUORATE" } else { "inquorate" },
+                    event.ring_id,
+                    event.members.iter().map(|m| m.0).collect::<Vec<_>>()
+                )
+            });
+            self.observe(&Observation::Quorum { node: id, incarnation, event: &event });
+            self.quorum_log.push((self.now(), id, event));
+        }
+        let Some(node) = self.nodes[i].srp.as_ref() else { return };
+        let Some(q) = node.quorum() else { return };
+        let claim = self.cfg.mutation.is_some_and(|m| m.node == id && m.kind == MutationKind::ClaimQuorum);
+        let quorate = q.is_quorate() || claim;
+        let (ring_id, members) = (node.ring_id(), node.members().to_vec());
+        let operational = node.state() == totem::SrpState::Operational;
+        self.observe(&Observation::QuorumState {
+            node: id,
+            incarnation,
+            operational,
+            ring_id,
+            members: &members,
+            quorate,
+        });
     }
 
     /// Distorts one node's delivery stream as a buggy engine would (see [`Mutation`]).
@@ -495,8 +530,11 @@ impl Cluster {
         let local = self.local(i);
         let node = &mut self.nodes[i];
         node.incarnation += 1;
-        let srp = Node::new(node.id, self.cfg.totem.clone(), node.persisted, seed, local)
+        let mut srp = Node::new(node.id, self.cfg.totem.clone(), node.persisted, seed, local)
             .expect("the configuration was accepted at the first start");
+        if let Some(q) = &self.cfg.quorum {
+            srp.enable_quorum(q).expect("the quorum configuration was accepted at the first start");
+        }
         node.srp = Some(srp);
         node.liveness = Liveness::Up;
         let (id, incarnation, ring_seq) = (node.id, node.incarnation, node.persisted.ring_seq);
@@ -525,6 +563,7 @@ impl Cluster {
         self.stats.pauses += 1;
         self.push(until, Ev::Resume(i));
         self.trace.record(self.now, id.0, TraceKind::Pause, &[until], || format!("PAUSE for {d:?}"));
+        self.observe(&Observation::Pause { node: id });
     }
 
     /// Resumes a paused node: overdue timers and buffered datagrams, in an order drawn at random
@@ -550,6 +589,7 @@ impl Cluster {
                 )
             },
         );
+        self.observe(&Observation::Resume { node: id });
         if timeout_first {
             self.overdue_timeout(i);
         }
