@@ -182,6 +182,10 @@ impl Fencer {
 
     /// A new ring: its members, votequorum's verdict, and the nodes that left with a clean
     /// leave since the previous ring.
+    ///
+    /// `quorate` must be the verdict for this ring, never the previous ring's: a node lost
+    /// while `quorate` is true is fenced at once. Calling again with the same members when only
+    /// the verdict changes is fine (nothing is lost, postponed fences start or wait).
     pub fn handle_membership(
         &mut self,
         now: Instant,
