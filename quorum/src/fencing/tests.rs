@@ -430,7 +430,8 @@ fn nodes_of(mask: u8) -> Vec<NodeId> {
 
 proptest! {
     /// Safety: `Fenced { by: method }` only after every device of that method succeeded for
-    /// that node since its last fence; `Fenced { by: acknowledged }` only right after an ack.
+    /// that node since its last fence; `Fenced { by: acknowledged }` only right after an ack;
+    /// without quorum, agents run only for manual fences (fenced(8): postponed until quorum).
     #[test]
     fn never_fenced_without_a_whole_method_or_an_ack(inputs in proptest::collection::vec(input(), 1..80)) {
         let cfg = config();
@@ -442,12 +443,15 @@ proptest! {
         let mut running: Vec<(RunAgent, bool)> = Vec::new();
         // Per node: (method, device) pairs that succeeded in the current episode.
         let mut succeeded: BTreeMap<NodeId, BTreeSet<(String, String)>> = BTreeMap::new();
+        let mut quorate = true;
+        let mut manual: BTreeSet<NodeId> = BTreeSet::new();
         for input in inputs {
             let mut acked = None;
             match input {
-                Input::Membership { members, quorate, clean } => {
+                Input::Membership { members, quorate: q, clean } => {
                     now = now + Duration::from_secs(1);
-                    f.handle_membership(now, &nodes_of(members), quorate, &nodes_of(clean));
+                    quorate = q;
+                    f.handle_membership(now, &nodes_of(members), q, &nodes_of(clean));
                 }
                 Input::Result { pick, success } => {
                     if running.is_empty() {
@@ -465,7 +469,9 @@ proptest! {
                     f.handle_timeout(now);
                 }
                 Input::Fence { node } => {
-                    let _ = f.fence(now, NodeId(node));
+                    if f.fence(now, NodeId(node)).is_ok() {
+                        manual.insert(NodeId(node));
+                    }
                 }
                 Input::Ack { node } => {
                     if f.ack(now, NodeId(node)).is_ok() {
@@ -482,6 +488,7 @@ proptest! {
                     }
                     FenceEvent::Fenced { node, by } => {
                         let done = succeeded.remove(&node).unwrap_or_default();
+                        manual.remove(&node);
                         running.iter_mut().filter(|(r, _)| r.node == node).for_each(|(_, live)| *live = false);
                         if by == ACKNOWLEDGED {
                             prop_assert_eq!(acked, Some(node));
@@ -497,6 +504,7 @@ proptest! {
                 }
             }
             while let Some(run) = f.poll_action() {
+                prop_assert!(quorate || manual.contains(&run.node), "agent for {} without quorum", run.node);
                 running.push((run, true));
             }
             // BlockWhilePending: a pending fence always holds service.
