@@ -120,7 +120,9 @@ enum Startup {
 ///   state, so we still fence it (as pacemaker does). Only victims recorded without quorum or
 ///   at startup, with no agent run yet, are cancelled by a rejoin ([`FenceEvent::Cancelled`]).
 /// - A node fenced while a member (manual fence, or a rejoined victim) will drop out of the
-///   ring next; that loss is expected and makes no new victim.
+///   ring next; that loss is expected and makes no new victim, if it comes within
+///   `agent_timeout` of the fence. Later (the node survived, or restarted and rejoined in
+///   between) a loss makes a victim again: one needless fence rather than a missed one.
 /// - Two-node clusters: both halves are quorate and fence each other; the device `delay`
 ///   attribute ([`RunAgent::delay`]) lets one side win.
 #[derive(Debug)]
@@ -131,8 +133,8 @@ pub struct Fencer {
     quorate: bool,
     seen: BTreeSet<NodeId>,
     victims: BTreeMap<NodeId, Victim>,
-    /// Fenced while members: their next loss is expected.
-    fenced_members: BTreeSet<NodeId>,
+    /// Fenced while members: their loss is expected until this time.
+    fenced_members: BTreeMap<NodeId, Instant>,
     next_op: u64,
     actions: VecDeque<RunAgent>,
     events: VecDeque<FenceEvent>,
@@ -152,7 +154,7 @@ impl Fencer {
             quorate: false,
             seen: BTreeSet::new(),
             victims: BTreeMap::new(),
-            fenced_members: BTreeSet::new(),
+            fenced_members: BTreeMap::new(),
             next_op: 1,
             actions: VecDeque::new(),
             events: VecDeque::new(),
@@ -198,9 +200,12 @@ impl Fencer {
         self.members = members;
         self.quorate = quorate;
         self.seen.extend(self.members.iter().copied());
-        let expected: Vec<NodeId> =
-            lost.iter().copied().filter(|n| self.fenced_members.contains(n)).collect();
-        self.fenced_members.retain(|n| self.members.contains(n));
+        let expected: Vec<NodeId> = lost
+            .iter()
+            .copied()
+            .filter(|n| self.fenced_members.get(n).is_some_and(|&until| now <= until))
+            .collect();
+        self.fenced_members.retain(|n, until| self.members.contains(n) && now <= *until);
         if self.startup == Startup::NotStarted {
             return;
         }

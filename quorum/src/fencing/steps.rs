@@ -112,7 +112,7 @@ impl Fencer {
     pub(super) fn complete(&mut self, now: Instant, node: NodeId, by: String) {
         let failed_attempts = self.victims.remove(&node).map_or(0, |v| v.failed);
         if self.members.contains(&node) {
-            self.fenced_members.insert(node);
+            self.fenced_members.insert(node, now + self.config.agent_timeout);
         }
         if self.history.len() == HISTORY_MAX {
             self.history.pop_front();

@@ -262,6 +262,19 @@ fn victim_lost_by_quorate_ring_is_fenced_even_if_it_rejoins() {
 }
 
 #[test]
+fn expected_loss_after_a_fence_expires_after_agent_timeout() {
+    let mut f = running_cluster();
+    f.fence(t(10), NodeId(2)).unwrap();
+    f.handle_agent_result(t(11), OpId(1), true, String::new());
+    drain(&mut f);
+    // Still a member 60 s after its fence: it survived or came back; its loss counts again.
+    f.handle_membership(t(72), &[NodeId(1), NodeId(3)], true, &[]);
+    let (runs, events) = drain(&mut f);
+    assert_eq!(runs, vec![ipmi2_run(2)]);
+    assert_eq!(events, vec![FenceEvent::Pending { node: NodeId(2) }, FenceEvent::Blocked]);
+}
+
+#[test]
 fn manual_fence_runs_without_quorum_and_refuses_misuse() {
     let mut f = running_cluster();
     f.handle_membership(t(10), &ALL, false, &[]);
