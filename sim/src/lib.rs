@@ -36,6 +36,14 @@
 //! `cpg_join`, `cpg_leave`, `cpg_mcast`, `cpg_disconnect` and read `cpg_events`. Every
 //! client's event stream goes to the checkers of [`check::cpg`], and the liveness phase waits
 //! for the groups to settle.
+//!
+//! # Quorum
+//! With [`SimConfig::quorum`] set (the swarm draws a configuration in about 60 % of seeds, see
+//! [`scenario::random_quorum`]; `--no-quorum` turns it off) every node runs votequorum, its
+//! quorum events go to the trace and the checkers, and [`check::split_brain`] checks at every
+//! step that no two disjoint partitions are quorate at once and that a stale quorum ends
+//! within a bound. `two_node` is never drawn: without fencing both halves of a two-node split
+//! stay quorate by design. Tests read `is_quorate` and `quorum_events`.
 #![forbid(unsafe_code)]
 
 pub mod check;

@@ -122,6 +122,8 @@ pub struct RunReport {
     pub cpg_views: (u64, u64),
     /// Regular configurations installed, summed over nodes.
     pub configs: u64,
+    /// Whether votequorum ran, its events (summed over nodes) and how many of them said quorate.
+    pub quorum: (bool, u64, u64),
     /// Events processed.
     pub steps: u64,
     /// The liveness phase.
@@ -212,6 +214,11 @@ impl Scenario {
             cpg_confchgs: s.cpg_confchgs,
             cpg_views: (c.checkers().cpg.synchrony.ended(), c.checkers().cpg.synchrony.compared()),
             configs: s.regular_configs,
+            quorum: (
+                self.config.quorum.is_some(),
+                c.quorum_events().len() as u64,
+                c.quorum_events().iter().filter(|(_, _, e)| e.quorate).count() as u64,
+            ),
             steps: s.steps,
             liveness,
             violations: c.violations().to_vec(),

@@ -64,6 +64,8 @@ pub struct SwarmSummary {
     pub configs: u64,
     /// Regular configurations installed after a liveness phase had stabilized.
     pub configs_after_stable: u64,
+    /// Runs with votequorum, their quorum events and how many of those said quorate.
+    pub quorum: (u64, u64, u64),
     /// Failing seeds, by seed.
     pub failures: Vec<Failure>,
     /// Failing seeds counted by the checker of their first violation.
@@ -91,6 +93,9 @@ impl SwarmSummary {
         self.cpg_views.1 += r.cpg_views.1;
         self.configs += r.configs;
         self.configs_after_stable += r.liveness.configs_after_stable;
+        self.quorum.0 += u64::from(r.quorum.0);
+        self.quorum.1 += r.quorum.1;
+        self.quorum.2 += r.quorum.2;
     }
 }
 
@@ -115,6 +120,11 @@ impl fmt::Display for SwarmSummary {
             f,
             "configurations:         {} (+{} after stabilizing)",
             self.configs, self.configs_after_stable
+        )?;
+        writeln!(
+            f,
+            "quorum:                 {} runs with votequorum, {} quorum events ({} quorate)",
+            self.quorum.0, self.quorum.1, self.quorum.2
         )?;
         write!(f, "failing seeds:          {}", self.failures.len())?;
         for (k, n) in &self.by_checker {
@@ -157,6 +167,7 @@ pub fn run_seed(seed: u64, options: &ScenarioOptions, trace: TraceOutput) -> Run
             cpg_confchgs: 0,
             cpg_views: (0, 0),
             configs: 0,
+            quorum: (false, 0, 0),
             steps: 0,
             liveness: Default::default(),
             violations: vec![Violation::new(
