@@ -46,8 +46,9 @@ pub use frame::{FrameDecoder, FrameError, FRAME_MAX_DEFAULT};
 pub use handshake::{Hello, Refused, Welcome, PROTOCOL_VERSION, PROTOCOL_VERSION_MIN};
 pub use path::{socket_path, LOCAL_SOCKET, SOCKET_ENV, SOCKET_FILE, SYSTEM_SOCKET};
 pub use request::{
-    CpgIterate, CpgJoin, CpgLeave, CpgLocalGet, CpgMcast, CpgMembership, Guarantee, QuorumSetExpected,
-    QuorumSetVotes, QuorumStatusRequest, QuorumTrack, ReloadRequest, Request, RequestBody, StatusRequest,
+    CpgIterate, CpgJoin, CpgLeave, CpgLocalGet, CpgMcast, CpgMembership, FenceNode, Guarantee,
+    QuorumSetExpected, QuorumSetVotes, QuorumStatusRequest, QuorumTrack, ReloadRequest, Request, RequestBody,
+    StatusRequest,
 };
 pub use response::{
     ErrorReply, GroupInfo, Groups, LinkInfo, LocalNode, Members, OkReply, QuorumMember, QuorumReply,

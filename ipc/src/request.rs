@@ -23,7 +23,10 @@ pub struct Request {
     pub id: u64,
     /// What is asked. Absent when the client sent a kind this build does not know: the
     /// daemon answers [`ErrorCode::NotSupported`](crate::ErrorCode::NotSupported).
-    #[prost(oneof = "RequestBody", tags = "2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 20, 21, 22, 23, 24, 25")]
+    #[prost(
+        oneof = "RequestBody",
+        tags = "2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 20, 21, 22, 23, 24, 25"
+    )]
     pub body: Option<RequestBody>,
 }
 
@@ -66,6 +69,12 @@ pub enum RequestBody {
     /// Receive a quorum event now and at every change (`quorum_trackstart`).
     #[prost(message, tag = "13")]
     QuorumTrack(QuorumTrack),
+    /// Fence a node now (fence_node).
+    #[prost(message, tag = "14")]
+    Fence(FenceNode),
+    /// Confirm by hand that a node is down (fence_ack_manual): its pending fence completes.
+    #[prost(message, tag = "15")]
+    FenceAck(FenceNode),
     /// Read a confdb key (`cmap_get`).
     #[prost(message, tag = "20")]
     ConfdbGet(crate::ConfdbGet),
@@ -140,6 +149,14 @@ pub struct CpgIterate {
 #[derive(Clone, PartialEq, Eq, Message)]
 pub struct StatusRequest {}
 
+/// A node to fence, or whose fence to acknowledge.
+#[derive(Clone, PartialEq, Eq, Message)]
+pub struct FenceNode {
+    /// The node.
+    #[prost(uint32, tag = "1")]
+    pub node_id: u32,
+}
+
 /// Start tracking quorum: one event with the current state, then one per change.
 #[derive(Clone, PartialEq, Eq, Message)]
 pub struct QuorumTrack {}
@@ -187,6 +204,8 @@ impl RequestBody {
             RequestBody::QuorumSetExpected(_) => "quorum_set_expected",
             RequestBody::QuorumSetVotes(_) => "quorum_set_votes",
             RequestBody::QuorumTrack(_) => "quorum_track",
+            RequestBody::Fence(_) => "fence",
+            RequestBody::FenceAck(_) => "fence_ack",
             RequestBody::ConfdbGet(_) => "confdb_get",
             RequestBody::ConfdbSet(_) => "confdb_set",
             RequestBody::ConfdbDelete(_) => "confdb_delete",

@@ -12,6 +12,7 @@ use std::collections::VecDeque;
 use bytes::{BufMut, Bytes, BytesMut};
 use cpg::service::{ClientId, CpgConfig, CpgService, ServiceError, ENVELOPE_MAX, SERVICE_TAG};
 use cpg::{CpgEvent, GroupName, MemberId};
+use quorum::fencing::{ConfigError as FenceConfigError, FenceConfig, FenceEvent, Fencer, OpId, RunAgent};
 use quorum::{QuorumConfig, QuorumEvent, RequestError, Votequorum};
 use totem::{
     Event, Guarantee, Instant, NodeId, PersistedState, RingId, Srp, SrpState, Stats, SubmitError,
@@ -67,6 +68,10 @@ pub struct Node {
     quorum: Option<Votequorum>,
     /// A quorum message the engine could not take yet.
     quorum_pending: Option<Bytes>,
+    /// Fencing, when the configuration has a `fencing` section.
+    fencer: Option<Fencer>,
+    /// The quorate verdict the fencer last heard.
+    fencer_quorate: bool,
     /// Events routed past the services, in engine order, for the driver.
     events: VecDeque<Event>,
     /// Delivered messages with no known service byte (counted, dropped).
@@ -105,6 +110,8 @@ impl Node {
             cpg,
             quorum: None,
             quorum_pending: None,
+            fencer: None,
+            fencer_quorate: false,
             events: VecDeque::new(),
             unknown_service: 0,
         };
@@ -116,6 +123,55 @@ impl Node {
     pub fn enable_quorum(&mut self, config: &QuorumConfig) -> Result<(), NodeError> {
         self.quorum = Some(Votequorum::new(self.srp.node_id(), config)?);
         Ok(())
+    }
+
+    /// Runs the fencing policy with `config` on this node (call before the first input, after
+    /// [`Node::enable_quorum`]): a member lost without a clean leave is fenced by the quorate
+    /// side; while a fence is pending, group joins and messages get `TryAgain`.
+    pub fn enable_fencing(&mut self, now: Instant, config: FenceConfig) -> Result<(), FenceConfigError> {
+        let mut fencer = Fencer::new(config)?;
+        fencer.start(now);
+        self.fencer = Some(fencer);
+        Ok(())
+    }
+
+    /// The fencing policy, when enabled.
+    pub fn fencer(&self) -> Option<&Fencer> {
+        self.fencer.as_ref()
+    }
+
+    /// Fences `node` by hand (fence_node).
+    pub fn fence(&mut self, now: Instant, node: NodeId) -> Result<(), String> {
+        let f = self.fencer.as_mut().ok_or("no fencing section is configured")?;
+        f.fence(now, node).map_err(|e| e.to_string())
+    }
+
+    /// An operator confirms `node` is down (fence_ack_manual): its pending fence completes.
+    pub fn fence_ack(&mut self, now: Instant, node: NodeId) -> Result<(), String> {
+        let f = self.fencer.as_mut().ok_or("no fencing section is configured")?;
+        f.ack(now, node).map_err(|e| e.to_string())
+    }
+
+    /// A fence agent run finished.
+    pub fn fence_agent_result(&mut self, now: Instant, op: OpId, success: bool, detail: String) {
+        if let Some(f) = &mut self.fencer {
+            f.handle_agent_result(now, op, success, detail);
+        }
+    }
+
+    /// The next fence agent to run.
+    pub fn poll_fence_action(&mut self) -> Option<RunAgent> {
+        self.fencer.as_mut()?.poll_action()
+    }
+
+    /// The next fencing event, for the log.
+    pub fn poll_fence_event(&mut self) -> Option<FenceEvent> {
+        self.fencer.as_mut()?.poll_event()
+    }
+
+    /// Whether service is held because a fence is pending.
+    fn fencing_blocks(&self) -> bool {
+        self.fencer.as_ref().is_some_and(Fencer::is_blocking)
     }
 
     /// votequorum, when enabled.
@@ -161,6 +217,9 @@ impl Node {
         if let Some(q) = &mut self.quorum {
             q.handle_timeout(now);
         }
+        if let Some(f) = &mut self.fencer {
+            f.handle_timeout(now);
+        }
         self.route_engine_events(now);
     }
 
@@ -196,6 +255,9 @@ impl Node {
         client: ClientId,
         group: &GroupName,
     ) -> Result<(), ServiceError> {
+        if self.fencing_blocks() {
+            return Err(ServiceError::TryAgain);
+        }
         let result = self.cpg.join(client, group);
         self.route_engine_events(now);
         result
@@ -222,6 +284,9 @@ impl Node {
         guarantee: cpg::Guarantee,
         data: Bytes,
     ) -> Result<(), ServiceError> {
+        if self.fencing_blocks() {
+            return Err(ServiceError::TryAgain);
+        }
         let result = self.cpg.mcast(client, group, guarantee, data);
         self.route_engine_events(now);
         result
@@ -273,10 +338,8 @@ impl Node {
     /// The earliest deadline at which [`Node::handle_timeout`] must be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let quorum = self.quorum.as_ref().and_then(Votequorum::poll_timeout);
-        match (self.srp.poll_timeout(), quorum) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let fencer = self.fencer.as_ref().and_then(Fencer::poll_timeout);
+        [self.srp.poll_timeout(), quorum, fencer].into_iter().flatten().min()
     }
 
     /// This node's id.
@@ -320,6 +383,12 @@ impl Node {
             while let Some(event) = self.srp.poll_event() {
                 self.route(now, event);
             }
+            // votequorum's verdict changes with deliveries, not only with rings.
+            let quorate = self.quorum.as_ref().is_none_or(Votequorum::is_quorate);
+            if let Some(f) = self.fencer.as_mut().filter(|_| quorate != self.fencer_quorate) {
+                f.handle_membership(now, self.srp.members(), quorate, &[]);
+                self.fencer_quorate = quorate;
+            }
             if !self.submit_service_messages(now) {
                 break;
             }
@@ -355,6 +424,12 @@ impl Node {
                 self.cpg.handle_regular(c.ring_id, &c.members);
                 if let Some(q) = &mut self.quorum {
                     q.handle_configuration(now, &c);
+                }
+                let clean: Vec<NodeId> = self.srp.take_clean_leavers().into_iter().collect();
+                let quorate = self.quorum.as_ref().is_none_or(Votequorum::is_quorate);
+                if let Some(f) = &mut self.fencer {
+                    f.handle_membership(now, &c.members, quorate, &clean);
+                    self.fencer_quorate = quorate;
                 }
                 self.events.push_back(Event::Regular(c));
             }

@@ -159,7 +159,7 @@ const SECTIONS: &[(&str, Keys)] = &[
     ("system", Keys::List(SYSTEM)),
     ("resources", Keys::Any),
     ("nozzle", Keys::List(NOZZLE)),
-    ("fencing", Keys::List(&[])),
+    ("fencing", Keys::List(&["post_join_delay", "agent_timeout", "retry_delay", "policy"])),
     ("fencing.device.*", Keys::Any),
     ("fencing.node.*", Keys::List(&["name", "nodeid"])),
     ("fencing.node.*.method.*", Keys::List(&["name"])),

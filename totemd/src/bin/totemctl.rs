@@ -102,6 +102,16 @@ enum Command {
         #[command(flatten)]
         socket: cpg_cmd::SocketArg,
     },
+    /// Fence NODE now with its configured methods (fence_node), or `fence ack NODE` to
+    /// confirm by hand that a node is down when no device works.
+    Fence {
+        #[command(subcommand)]
+        command: Option<quorum_cmd::FenceCommand>,
+        /// The node id to fence.
+        node: Option<u32>,
+        #[command(flatten)]
+        socket: cpg_cmd::SocketArg,
+    },
     /// Closed process groups: list them, listen to one, send to one.
     #[command(subcommand)]
     Cpg(cpg_cmd::CpgCommand),
@@ -158,6 +168,7 @@ fn main() -> ExitCode {
         Command::Status { json, socket } => daemon_cmd::run(json, &socket),
         Command::Reload { socket } => daemon_cmd::reload(&socket),
         Command::Quorum { command, json, socket } => quorum_cmd::run(command, json, &socket),
+        Command::Fence { command, node, socket } => quorum_cmd::fence(command, node, &socket),
     }
 }
 

@@ -96,6 +96,7 @@ impl FileConfig {
         let state_dir = system(&mut r);
         settings.quorum = other_sections(&mut r, &settings.nodes);
         unused_sections(&mut r);
+        settings.fencing = super::fencing::fencing(&mut r, &settings.nodes);
 
         let Reader { mut errors, warnings, .. } = r;
         let mut warnings: Vec<Diagnostic> = parsed.warnings.iter().cloned().chain(warnings).collect();

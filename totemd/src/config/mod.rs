@@ -14,6 +14,7 @@
 //! value reading).
 
 mod check;
+mod fencing;
 mod file;
 mod host;
 mod multicast;

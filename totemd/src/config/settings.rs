@@ -49,6 +49,8 @@ pub struct ClusterSettings {
     pub ipc_socket: Option<PathBuf>,
     /// The `quorum` section, when `provider: corosync_votequorum` is set.
     pub quorum: Option<quorum::QuorumConfig>,
+    /// The `fencing` section, if any.
+    pub fencing: Option<quorum::fencing::FenceConfig>,
 }
 
 impl Default for ClusterSettings {
@@ -69,6 +71,7 @@ impl Default for ClusterSettings {
             uidgid: Vec::new(),
             ipc_socket: None,
             quorum: None,
+            fencing: None,
         }
     }
 }

@@ -572,3 +572,36 @@ fn the_quorum_section_maps_to_votequorum_and_its_errors_name_their_line() {
         format!("{base}quorum {{\n provider: corosync_votequorum\n two_node: 1\n auto_tie_breaker: 1\n}}\n");
     assert!(warnings(&warn).iter().any(|w| w.contains("two_node is disabled")), "{:?}", warnings(&warn));
 }
+
+/// Two named nodes and a `fencing` section with `extra` inside it.
+fn fenced_cluster(extra: &str) -> String {
+    format!(
+        "totem {{\n version: 2\n cluster_name: c\n}}\n\
+         nodelist {{\n node {{\n  ring0_addr: 10.0.0.1\n  nodeid: 1\n  name: n1\n }}\n \
+         node {{\n  ring0_addr: 10.0.0.2\n  nodeid: 2\n  name: n2\n }}\n}}\n\
+         fencing {{\n post_join_delay: 3\n device {{\n  name: ipmi\n  agent: fence_ipmilan\n  ipaddr: 10.0.0.100\n  delay: 5\n }}\n\
+         {extra}}}\n"
+    )
+}
+
+#[test]
+fn the_fencing_section_maps_devices_and_methods_and_bad_references_are_errors_at_the_section() {
+    let node = " node {\n  name: n2\n  method {\n   name: ipmi\n   device {\n    name: ipmi\n    port: 2\n   }\n  }\n }\n";
+    let f = load(&fenced_cluster(node)).settings.fencing.expect("fencing");
+    assert_eq!(f.post_join_delay, Duration::from_secs(3));
+    let device = &f.devices["ipmi"];
+    assert_eq!(device.agent, "fence_ipmilan");
+    assert_eq!(device.attrs, vec![("ipaddr".into(), "10.0.0.100".into()), ("delay".into(), "5".into())]);
+    let n2 = &f.nodes[&NodeId(2)];
+    assert_eq!(n2.name, "n2");
+    assert_eq!(n2.methods.len(), 1);
+    assert_eq!(n2.methods[0].devices[0].device, "ipmi");
+    assert_eq!(n2.methods[0].devices[0].attrs, vec![("port".into(), "2".into())]);
+
+    let bad = node.replace("    name: ipmi\n    port", "    name: apc\n    port");
+    let errs = errors(&fenced_cluster(&bad));
+    assert!(errs.iter().any(|e| e.starts_with("c.conf:17:") && e.contains("\"apc\"")), "{errs:?}");
+    let stranger = node.replace("name: n2\n  method", "name: n9\n  method");
+    let errs = errors(&fenced_cluster(&stranger));
+    assert!(errs.iter().any(|e| e.contains("not a node of the nodelist")), "{errs:?}");
+}

@@ -279,6 +279,16 @@ pub async fn drive(
         node.enable_quorum(quorum)?;
         tracing::info!("quorum: votequorum, {:?}", quorum);
     }
+    if let Some(fencing) = &config.cluster.fencing {
+        node.enable_fencing(clock.now(), fencing.clone())
+            .map_err(|e| NodeError::Engine(format!("fencing: {e}")))?;
+        tracing::info!(
+            "fencing: {} devices, {} nodes, post_join_delay {} s",
+            fencing.devices.len(),
+            fencing.nodes.len(),
+            fencing.post_join_delay.as_secs()
+        );
+    }
     let socket_path = config.ipc_socket(std::env::var_os(ipc::SOCKET_ENV).map(PathBuf::from));
     let session_config = ipc::SessionConfig::new(
         config.node_id.0,
@@ -302,6 +312,7 @@ pub async fn drive(
         notifier: notify::Notifier::from_env(),
         reload_source: config.reload.clone(),
         quorum_trackers: BTreeSet::new(),
+        fence_done: None,
         confdb,
         names: config.cluster.nodes.iter().filter_map(|n| Some((n.nodeid, n.name.clone()?))).collect(),
         ready: false,
@@ -309,6 +320,8 @@ pub async fn drive(
         stats: DriverStats::default(),
     };
     let stop_at = config.run_for.map(|d| clock.after(d));
+    let (fence_done, mut fence_results) = tokio::sync::mpsc::channel(16);
+    driver.fence_done = Some(fence_done);
     let mut buf = vec![0u8; RECV_BUFFER_BYTES];
 
     let reason = loop {
@@ -330,6 +343,7 @@ pub async fn drive(
             received = recv_any(&driver.sockets, &mut buf) => Input::Received(received),
             accepted = listener.accept() => Input::Accepted(accepted.map(|(stream, _)| stream)),
             Some(input) = client_input.recv() => Input::Client(input),
+            Some(outcome) = fence_results.recv() => Input::FenceAgent(outcome),
         };
         match input {
             Input::Stop(reason) => break reason,
@@ -353,6 +367,15 @@ pub async fn drive(
                 let now = clock.now();
                 driver.links.handle_timeout(now);
                 driver.node.handle_timeout(now);
+            }
+            Input::FenceAgent(outcome) => {
+                if outcome.success {
+                    tracing::info!("fencing: {}", outcome.detail);
+                } else {
+                    tracing::warn!("fencing: {}", outcome.detail);
+                }
+                let op = quorum::fencing::OpId(outcome.op);
+                driver.node.fence_agent_result(clock.now(), op, outcome.success, outcome.detail);
             }
             Input::Accepted(Ok(stream)) => {
                 if let Some((client, pid)) = driver.ipc.admit(stream) {
@@ -382,6 +405,7 @@ enum Input {
     Timeout,
     Accepted(io::Result<tokio::net::UnixStream>),
     Client(ClientInput),
+    FenceAgent(fence_agent::AgentOutcome),
 }
 
 /// Bytes the link layer puts in front of every Totem packet (its data frame kind byte).
@@ -438,6 +462,8 @@ struct Driver<'a> {
     ready: bool,
     /// The configuration file, to reload it.
     reload_source: Option<crate::reload::ReloadSource>,
+    /// Where fence agent runs report.
+    fence_done: Option<tokio::sync::mpsc::Sender<fence_agent::AgentOutcome>>,
     /// Clients tracking quorum changes.
     quorum_trackers: BTreeSet<ClientId>,
     /// The key-value store (cmap): configuration, `runtime.` keys, counters.
@@ -463,6 +489,22 @@ impl Driver<'_> {
             if !self.flush_clients() {
                 break;
             }
+        }
+        while let Some(run) = self.node.poll_fence_action() {
+            tracing::warn!(
+                "fencing node {}: running {} (device {}, method {})",
+                run.node,
+                run.agent,
+                run.device,
+                run.method
+            );
+            if let Some(done) = &self.fence_done {
+                // Agents honour `delay=` themselves (fence-agents' fencing.py): it is on their stdin.
+                fence_agent::spawn(run.op.0, run.agent, run.stdin, run.timeout, Duration::ZERO, done.clone());
+            }
+        }
+        while let Some(event) = self.node.poll_fence_event() {
+            tracing::warn!("fencing: {event:?}");
         }
         while let Some(q) = self.node.poll_quorum_event() {
             let members = fmt_members(&q.members);

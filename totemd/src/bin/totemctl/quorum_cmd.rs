@@ -72,6 +72,55 @@ pub fn run(command: Option<QuorumCommand>, json_output: bool, socket: &SocketArg
     ExitCode::SUCCESS
 }
 
+/// What `totemctl fence` does.
+#[derive(Debug, Subcommand)]
+pub enum FenceCommand {
+    /// Confirm by hand that NODE is down when no fence device works (fence_ack_manual): its
+    /// pending fence completes and service resumes. Only after checking the node really is off.
+    Ack {
+        /// The node id.
+        node: u32,
+        #[command(flatten)]
+        socket: SocketArg,
+    },
+}
+
+/// `totemctl fence NODE` (fence_node) or `totemctl fence ack NODE`.
+pub fn fence(command: Option<FenceCommand>, node: Option<u32>, socket: &SocketArg) -> ExitCode {
+    let pair = (command, node);
+    let (name, socket, body) = match &pair {
+        (Some(FenceCommand::Ack { node, socket }), _) => {
+            ("fence ack", socket, RequestBody::FenceAck(ipc::FenceNode { node_id: *node }))
+        }
+        (None, Some(node)) => ("fence", socket, RequestBody::Fence(ipc::FenceNode { node_id: *node })),
+        (None, None) => {
+            eprintln!("totemctl: fence: name a node id (totemctl fence NODE) or use `fence ack NODE`");
+            return ExitCode::FAILURE;
+        }
+    };
+    let path = socket.path();
+    let result = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+        .and_then(|rt| {
+            rt.block_on(async {
+                let (conn, _) = Connection::connect(&path, "totemctl").await.map_err(|e| e.to_string())?;
+                conn.request(body).await.map_err(|e| e.to_string())
+            })
+        });
+    match result {
+        Ok(_) => {
+            println!("{name}: requested");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("totemctl: {name}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// One JSON object with the fields of `corosync-quorumtool -s`.
 pub fn quorum_json(q: &QuorumReply) -> Value {
     let members: Vec<Value> =

@@ -76,6 +76,14 @@ pub(in crate::runtime) fn handle_request(
             quorum_request(node.quorum_set_votes(now, NodeId(r.node_id), r.votes))
         }
         // The driver answers reloads itself (it owns the configuration); never routed here.
+        RequestBody::Fence(r) => node
+            .fence(now, NodeId(r.node_id))
+            .map(|()| ResponseResult::Ok(ipc::OkReply {}))
+            .map_err(|e| (ErrorCode::InvalidArgument, e)),
+        RequestBody::FenceAck(r) => node
+            .fence_ack(now, NodeId(r.node_id))
+            .map(|()| ResponseResult::Ok(ipc::OkReply {}))
+            .map_err(|e| (ErrorCode::InvalidArgument, e)),
         RequestBody::Reload(_)
         | RequestBody::QuorumTrack(_)
         | RequestBody::ConfdbGet(_)
