@@ -127,9 +127,11 @@ fn quorum_paused_node_wakes_into_the_new_ring() {
 /// 1|2 split quorate next to the pair.
 #[test]
 fn a_node_claiming_quorum_alone_is_a_split_brain() {
-    let mut cfg = SimConfig::default();
-    cfg.quorum = Some(nodelist(3));
-    cfg.mutation = Some(Mutation { node: NodeId(1), nth: 0, kind: MutationKind::ClaimQuorum });
+    let cfg = SimConfig {
+        quorum: Some(nodelist(3)),
+        mutation: Some(Mutation { node: NodeId(1), nth: 0, kind: MutationKind::ClaimQuorum }),
+        ..SimConfig::default()
+    };
     let mut c = Cluster::new(31, 3, cfg).expect("valid config");
     assert!(c.run_until_stable(FORM), "{:?}", c.views());
     c.partition(&ids(&[1]), &ids(&[2, 3]));
