@@ -104,8 +104,8 @@ impl NoSplitBrain {
                     // A merge or split in progress: a shared member is on its way to one of
                     // them, and the holders of the older ring must notice.
                     conflicted.push(if ra < rb { a } else { b });
-                } else if ca && cb && self.reported != Some((ra, rb)) {
-                    self.reported = Some((ra, rb));
+                } else if ca && cb && self.reported != Some((ra.min(rb), ra.max(rb))) {
+                    self.reported = Some((ra.min(rb), ra.max(rb)));
                     out.push(Violation::new(
                         CheckerKind::SplitBrain,
                         at,
