@@ -30,6 +30,9 @@ pub struct ScenarioOptions {
     pub cpg: bool,
     /// Whether votequorum may run (`false`: never; the other draws of a seed stay the same).
     pub quorum: bool,
+    /// Whether votequorum may draw `last_man_standing` (off by default: it splits brains,
+    /// see the crate doc).
+    pub quorum_lms: bool,
 }
 
 impl Default for ScenarioOptions {
@@ -40,6 +43,7 @@ impl Default for ScenarioOptions {
             safety: Duration::from_secs(20),
             cpg: true,
             quorum: true,
+            quorum_lms: false,
         }
     }
 }
@@ -70,11 +74,12 @@ impl ScenarioOptions {
     /// The command that replays `seed` with these options.
     pub fn replay_command(&self, seed: u64) -> String {
         format!(
-            "cargo run --release -p sim -- run --seed {seed} --nodes {} --safety-ms {}{}{}",
+            "cargo run --release -p sim -- run --seed {seed} --nodes {} --safety-ms {}{}{}{}",
             self.nodes_arg(),
             self.safety.as_millis(),
             if self.cpg { "" } else { " --no-cpg" },
-            if self.quorum { "" } else { " --no-quorum" }
+            if self.quorum { "" } else { " --no-quorum" },
+            if self.quorum_lms { " --quorum-lms" } else { "" }
         )
     }
 }
@@ -158,7 +163,7 @@ impl Scenario {
         }
         let ids: Vec<NodeId> = (1..=nodes as u32).map(NodeId).collect();
         if options.quorum {
-            config.quorum = random_quorum(seed, &ids);
+            config.quorum = random_quorum(seed, &ids, options.quorum_lms);
         }
         let mut faults = Vec::new();
         let safety_ms = options.safety.as_millis() as u64;
@@ -289,7 +294,7 @@ impl Scenario {
 /// maybe `wait_for_all`, `last_man_standing` with a short window, `auto_tie_breaker` with
 /// lowest, highest or a list. Never `two_node`: without fencing both halves of a two-node
 /// split stay quorate by design, which the split brain checker would rightly flag.
-pub fn random_quorum(seed: u64, ids: &[NodeId]) -> Option<QuorumConfig> {
+pub fn random_quorum(seed: u64, ids: &[NodeId], lms: bool) -> Option<QuorumConfig> {
     let mut rng = SimRng::new(seed ^ 0x9E37_79B9_7F4A_7C15);
     if !rng.chance(0.6) {
         return None;
@@ -306,7 +311,8 @@ pub fn random_quorum(seed: u64, ids: &[NodeId]) -> Option<QuorumConfig> {
         q.wait_for_all = Some(true);
     }
     if rng.chance(0.3) {
-        q.last_man_standing = true;
+        // Drawn either way so that `lms` changes nothing else.
+        q.last_man_standing = lms;
         q.last_man_standing_window = ms(300, 5000, &mut rng);
     }
     if rng.chance(0.35) {
@@ -472,6 +478,7 @@ mod tests {
             safety: Duration::from_secs(2),
             cpg: true,
             quorum: true,
+            quorum_lms: false,
         };
         assert_eq!(
             o.replay_command(7),

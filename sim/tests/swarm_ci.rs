@@ -32,6 +32,7 @@ fn swarm_of_random_scenarios_finds_no_violation() {
         safety: Duration::from_secs(15),
         cpg: true,
         quorum: true,
+        quorum_lms: false,
     };
     let opts = SwarmOptions {
         seeds: env_u64("SIM_CI_SEEDS", 500),
@@ -55,6 +56,7 @@ fn swarm_seeds_replay_with_the_same_trace_hash() {
         safety: Duration::from_secs(5),
         cpg: true,
         quorum: true,
+        quorum_lms: false,
     };
     let opts = SwarmOptions { seeds: 8, first_seed: 0xD00D, scenario, threads: 2, twice: true };
     let summary = run_swarm(&opts, |_| {});
