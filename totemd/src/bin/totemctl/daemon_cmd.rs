@@ -46,15 +46,21 @@ async fn request(path: &Path, body: RequestBody) -> Result<ResponseResult, Strin
     conn.request(body).await.map_err(|e| e.to_string())
 }
 
+/// One request to the daemon at `path` and its answer, on a runtime of its own; errors as the
+/// one line totemctl prints.
+pub fn request_blocking(path: &Path, body: RequestBody) -> Result<ResponseResult, String> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+        .and_then(|rt| rt.block_on(request(path, body)))
+}
+
 /// Asks the daemon to reload its configuration file and prints what changed; exit status 1
 /// when it could not (the file has errors, or the daemon runs without a file).
 pub fn reload(socket: &SocketArg) -> ExitCode {
     let path = socket.path();
-    let result = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())
-        .and_then(|rt| rt.block_on(request(&path, RequestBody::Reload(ReloadRequest {}))));
+    let result = request_blocking(&path, RequestBody::Reload(ReloadRequest {}));
     match result {
         Ok(ResponseResult::Reload(r)) => {
             if r.applied.is_empty() && r.not_applied.is_empty() {

@@ -4,10 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use ipc::{
-    Connection, QuorumReply, QuorumSetExpected, QuorumSetVotes, QuorumStatusRequest, RequestBody,
-    ResponseResult,
-};
+use ipc::{QuorumReply, QuorumSetExpected, QuorumSetVotes, QuorumStatusRequest, RequestBody, ResponseResult};
 use serde_json::{json, Value};
 
 use crate::cpg_cmd::SocketArg;
@@ -46,16 +43,7 @@ pub fn run(command: Option<QuorumCommand>, json_output: bool, socket: &SocketArg
         }
     };
     let path = socket.path();
-    let result = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())
-        .and_then(|rt| {
-            rt.block_on(async {
-                let (conn, _) = Connection::connect(&path, "totemctl").await.map_err(|e| e.to_string())?;
-                conn.request(body).await.map_err(|e| e.to_string())
-            })
-        });
+    let result = crate::daemon_cmd::request_blocking(&path, body);
     match result {
         Ok(ResponseResult::Quorum(q)) if json_output => println!("{}", quorum_json(&q)),
         Ok(ResponseResult::Quorum(q)) => print!("{}", q.text),
@@ -99,16 +87,7 @@ pub fn fence(command: Option<FenceCommand>, node: Option<u32>, socket: &SocketAr
         }
     };
     let path = socket.path();
-    let result = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())
-        .and_then(|rt| {
-            rt.block_on(async {
-                let (conn, _) = Connection::connect(&path, "totemctl").await.map_err(|e| e.to_string())?;
-                conn.request(body).await.map_err(|e| e.to_string())
-            })
-        });
+    let result = crate::daemon_cmd::request_blocking(&path, body);
     match result {
         Ok(_) => {
             println!("{name}: requested");
