@@ -277,7 +277,16 @@ pub async fn drive(
     let mut node = Node::new(config.node_id, totem, persisted, seed, clock.now())?;
     if let Some(quorum) = &config.cluster.quorum {
         node.enable_quorum(quorum)?;
-        tracing::info!("quorum: votequorum, {:?}", quorum);
+        tracing::info!(
+            "quorum: votequorum over {} nodes (expected votes {}), two_node {}, wait_for_all {}, \
+             last_man_standing {}, auto_tie_breaker {}",
+            quorum.nodelist.len(),
+            quorum.expected_votes.map_or_else(|| "from the nodelist".to_string(), |v| v.to_string()),
+            quorum.two_node,
+            quorum.wait_for_all.unwrap_or(quorum.two_node),
+            quorum.last_man_standing,
+            quorum.auto_tie_breaker
+        );
     }
     if let Some(fencing) = &config.cluster.fencing {
         node.enable_fencing(clock.now(), fencing.clone())
