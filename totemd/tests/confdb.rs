@@ -57,14 +57,7 @@ fn confdb_shows_config_and_runtime_keys_tracks_reloads_and_guards_writes() {
     let file = dir.path().join("corosync.conf");
     let state = dir.path().join("state");
     std::fs::write(&file, conf(port, 1000)).unwrap();
-    let mut daemon = Daemon::spawn(&[
-        "--config".into(),
-        file.display().to_string(),
-        "--state-dir".into(),
-        state.display().to_string(),
-        "--run-for".into(),
-        "120".into(),
-    ]);
+    let mut daemon = Daemon::spawn(&common::config_args(&file, &state));
     assert!(daemon.wait_for_line(WAIT, |l| l.contains("new ring")), "no ring:\n{}", daemon.log());
     let socket = state.join("totemd.sock");
 

@@ -37,14 +37,7 @@ fn reload_applies_timing_and_log_levels_reports_the_rest_and_survives_a_broken_f
     let file = dir.path().join("corosync.conf");
     let state = dir.path().join("state");
     std::fs::write(&file, conf(port, 1000, "off", "before")).unwrap();
-    let mut daemon = Daemon::spawn_without_rust_log(&[
-        "--config".into(),
-        file.display().to_string(),
-        "--state-dir".into(),
-        state.display().to_string(),
-        "--run-for".into(),
-        "120".into(),
-    ]);
+    let mut daemon = Daemon::spawn_without_rust_log(&common::config_args(&file, &state));
     assert!(daemon.wait_for_line(WAIT, |l| l.contains("new ring")), "no ring:\n{}", daemon.log());
     let socket = state.join("totemd.sock");
 

@@ -123,7 +123,7 @@ impl Cpg {
     }
 
     /// Sends `data` to every member of `group`, which this handle must have joined
-    /// (`cpg_mcast_joined`). When the daemon is busy it waits (1 ms, doubling up to 50 ms)
+    /// (`cpg_mcast_joined`). When the daemon is busy it waits ([`MCAST_RETRY_MIN`], doubling up to [`MCAST_RETRY_MAX`])
     /// and tries again, as long as it takes: the message is never dropped.
     ///
     /// ```no_run

@@ -237,6 +237,14 @@ impl Daemon {
     }
 }
 
+/// The command line of a daemon run from config `file` with state in `state`, stopping by
+/// itself after two minutes.
+pub fn config_args(file: &Path, state: &Path) -> Vec<String> {
+    let run = ["--config", &file.display().to_string(), "--state-dir", &state.display().to_string()]
+        .map(String::from);
+    run.into_iter().chain(["--run-for".to_string(), "120".to_string()]).collect()
+}
+
 /// SIGTERMs every daemon, then checks that each stopped cleanly within `timeout`.
 pub fn stop_all(timeout: Duration, daemons: Vec<Daemon>) {
     for daemon in &daemons {
