@@ -28,6 +28,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod compare;
 pub mod cpg_bench;
 
 use std::collections::VecDeque;

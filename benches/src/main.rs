@@ -8,6 +8,7 @@
 //!
 //! ```text
 //! cargo run --release -p benches -- cpg --nodes 1,2 --size 64,1024,65536 --seconds 5 [--senders 2] [--safe]
+//! cargo run --release -p benches -- compare [--quick]            # totem vs corosync, see benches::compare
 //! cargo run --release -p benches -- engine                       # nodes 2,5 x sizes 64,1024
 //! cargo run --release -p benches -- engine --nodes 2 --size 64 --messages 200000
 //! ```
@@ -35,6 +36,14 @@ enum Command {
     Engine(EngineArgs),
     /// CPG throughput and latency through real totemd daemons on 127.0.0.x.
     Cpg(cpg_cmd::CpgArgs),
+    /// The same workload against totem and corosync in network namespaces, side by side.
+    Compare(benches::compare::CompareArgs),
+    /// totem's driver of `compare` (one group member; the workload protocol on stdin/stdout).
+    #[command(hide = true)]
+    CompareWorker(benches::compare::worker::WorkerArgs),
+    /// Plain UDP sender or receiver of `compare`'s physical limit.
+    #[command(hide = true)]
+    CompareUdp(benches::compare::udp::UdpArgs),
 }
 
 #[derive(clap::Args)]
@@ -72,6 +81,9 @@ fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Engine(args) => engine(&args),
         Command::Cpg(args) => cpg_cmd::run(&args),
+        Command::Compare(args) => benches::compare::run(&args),
+        Command::CompareWorker(args) => benches::compare::worker::run(&args),
+        Command::CompareUdp(args) => benches::compare::udp::run(&args),
     }
 }
 
