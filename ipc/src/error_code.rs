@@ -29,6 +29,9 @@ pub enum ErrorCode {
     ShuttingDown = 9,
     /// A frame that is not a valid message, or a request before the handshake.
     Malformed = 10,
+    /// Service is held while a fence is pending (or this node is not yet unfenced): try again
+    /// once fencing completes.
+    FencingInProgress = 11,
 }
 
 impl ErrorCode {
@@ -51,6 +54,7 @@ impl ErrorCode {
             ErrorCode::NotSupported => "not_supported",
             ErrorCode::ShuttingDown => "shutting_down",
             ErrorCode::Malformed => "malformed",
+            ErrorCode::FencingInProgress => "fencing_in_progress",
         }
     }
 }
@@ -71,12 +75,14 @@ mod tests {
         assert_eq!(ErrorCode::TryAgain as i32, 1);
         assert_eq!(ErrorCode::ShuttingDown as i32, 9);
         assert_eq!(ErrorCode::Malformed as i32, 10);
+        assert_eq!(ErrorCode::FencingInProgress as i32, 11);
     }
 
     #[test]
     fn unknown_numbers_read_as_unknown() {
         assert_eq!(ErrorCode::from_wire(7), ErrorCode::Version);
-        assert_eq!(ErrorCode::from_wire(11), ErrorCode::Unknown);
+        assert_eq!(ErrorCode::from_wire(11), ErrorCode::FencingInProgress);
+        assert_eq!(ErrorCode::from_wire(12), ErrorCode::Unknown);
         assert_eq!(ErrorCode::from_wire(-1), ErrorCode::Unknown);
     }
 }

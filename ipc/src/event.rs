@@ -63,6 +63,12 @@ pub struct QuorumNotify {
     /// The ring's nodes, sorted.
     #[prost(uint32, repeated, tag = "4")]
     pub members: Vec<u32>,
+    /// Nodes waiting to be fenced, sorted.
+    #[prost(uint32, repeated, tag = "5")]
+    pub fence_pending: Vec<u32>,
+    /// Whether service is held for fencing.
+    #[prost(bool, tag = "6")]
+    pub fencing_held: bool,
 }
 
 /// A group message.

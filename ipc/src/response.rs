@@ -192,6 +192,13 @@ pub struct QuorumReply {
     /// The whole status as `corosync-quorumtool -s` prints it.
     #[prost(string, tag = "12")]
     pub text: String,
+    /// Nodes waiting to be fenced, sorted.
+    #[prost(uint32, repeated, tag = "13")]
+    pub fence_pending: Vec<u32>,
+    /// Whether service is held for fencing (a fence pending, the startup wait for
+    /// `post_join_delay`, or this node not yet unfenced).
+    #[prost(bool, tag = "14")]
+    pub fencing_held: bool,
 }
 
 /// One member in a [`QuorumReply`].

@@ -4,7 +4,8 @@
 //! ([`cpg::service::CpgService`]); quorum and confdb will join them here. The driver and the
 //! simulator talk to this one type. Every message on the ring starts with a service byte:
 //! [`RAW_TAG`] for messages submitted with [`Node::submit`] (delivered to the driver as they
-//! were submitted) and [`cpg::service::SERVICE_TAG`] for the group service's. Like the engine,
+//! were submitted), [`cpg::service::SERVICE_TAG`] for the group service's, [`QUORUM_TAG`] for
+//! votequorum's and [`FENCE_TAG`] for the fencers' (requests, claims, results). Like the engine,
 //! this module never reads a clock, draws entropy or touches a socket.
 
 use std::collections::VecDeque;
@@ -25,6 +26,9 @@ const ENGINE_QUEUE_TARGET: usize = 256 << 10;
 
 /// First byte of a quorum service message.
 pub const QUORUM_TAG: u8 = 2;
+
+/// First byte of a fencing message ([`quorum::fencing::wire`]).
+pub const FENCE_TAG: u8 = 3;
 
 /// First byte of a message submitted with [`Node::submit`].
 pub const RAW_TAG: u8 = 0;
@@ -66,8 +70,8 @@ pub struct Node {
     cpg: CpgService,
     /// votequorum, when the configuration names a quorum provider.
     quorum: Option<Votequorum>,
-    /// A quorum message the engine could not take yet.
-    quorum_pending: Option<Bytes>,
+    /// A quorum or fencing message the engine could not take yet.
+    control_pending: Option<Bytes>,
     /// Fencing, when the configuration has a `fencing` section.
     fencer: Option<Fencer>,
     /// The quorate verdict the fencer last heard.
@@ -109,7 +113,7 @@ impl Node {
             srp,
             cpg,
             quorum: None,
-            quorum_pending: None,
+            control_pending: None,
             fencer: None,
             fencer_quorate: false,
             events: VecDeque::new(),
@@ -127,11 +131,15 @@ impl Node {
 
     /// Runs the fencing policy with `config` on this node (call before the first input, after
     /// [`Node::enable_quorum`]): a member lost without a clean leave is fenced by the quorate
-    /// side; while a fence is pending, group joins and messages get `TryAgain`.
+    /// side, by the one member whose claim on it is delivered first, and every member learns
+    /// the result; this node unfences itself first when the configuration says so. While a
+    /// fence is pending (or unfencing is not done), group joins and messages get
+    /// [`ServiceError::FencingInProgress`].
     pub fn enable_fencing(&mut self, now: Instant, config: FenceConfig) -> Result<(), FenceConfigError> {
-        let mut fencer = Fencer::new(config)?;
+        let mut fencer = Fencer::coordinated(self.srp.node_id(), config)?;
         fencer.start(now);
         self.fencer = Some(fencer);
+        self.route_engine_events(now);
         Ok(())
     }
 
@@ -140,16 +148,22 @@ impl Node {
         self.fencer.as_ref()
     }
 
-    /// Fences `node` by hand (fence_node).
+    /// Fences `node` by hand (fence_node): the request goes to every member, and the one whose
+    /// claim is delivered first runs the agents.
     pub fn fence(&mut self, now: Instant, node: NodeId) -> Result<(), String> {
         let f = self.fencer.as_mut().ok_or("no fencing section is configured")?;
-        f.fence(now, node).map_err(|e| e.to_string())
+        f.fence(now, node).map_err(|e| e.to_string())?;
+        self.route_engine_events(now);
+        Ok(())
     }
 
-    /// An operator confirms `node` is down (fence_ack_manual): its pending fence completes.
+    /// An operator confirms `node` is down (fence_ack_manual): its pending fence completes
+    /// here at once, and on the other members when they hear of it.
     pub fn fence_ack(&mut self, now: Instant, node: NodeId) -> Result<(), String> {
         let f = self.fencer.as_mut().ok_or("no fencing section is configured")?;
-        f.ack(now, node).map_err(|e| e.to_string())
+        f.ack(now, node).map_err(|e| e.to_string())?;
+        self.route_engine_events(now);
+        Ok(())
     }
 
     /// A fence agent run finished.
@@ -157,6 +171,7 @@ impl Node {
         if let Some(f) = &mut self.fencer {
             f.handle_agent_result(now, op, success, detail);
         }
+        self.route_engine_events(now);
     }
 
     /// The next fence agent to run.
@@ -169,9 +184,15 @@ impl Node {
         self.fencer.as_mut()?.poll_event()
     }
 
-    /// Whether service is held because a fence is pending.
-    fn fencing_blocks(&self) -> bool {
+    /// Whether service is held for fencing: a fence is pending, the startup wait for
+    /// `post_join_delay` runs, or this node is not yet unfenced.
+    pub fn fencing_held(&self) -> bool {
         self.fencer.as_ref().is_some_and(Fencer::is_blocking)
+    }
+
+    /// Nodes waiting to be fenced, sorted.
+    pub fn fence_pending(&self) -> Vec<NodeId> {
+        self.fencer.as_ref().map(Fencer::pending).unwrap_or_default()
     }
 
     /// votequorum, when enabled.
@@ -255,8 +276,8 @@ impl Node {
         client: ClientId,
         group: &GroupName,
     ) -> Result<(), ServiceError> {
-        if self.fencing_blocks() {
-            return Err(ServiceError::TryAgain);
+        if self.fencing_held() {
+            return Err(ServiceError::FencingInProgress);
         }
         let result = self.cpg.join(client, group);
         self.route_engine_events(now);
@@ -284,8 +305,8 @@ impl Node {
         guarantee: cpg::Guarantee,
         data: Bytes,
     ) -> Result<(), ServiceError> {
-        if self.fencing_blocks() {
-            return Err(ServiceError::TryAgain);
+        if self.fencing_held() {
+            return Err(ServiceError::FencingInProgress);
         }
         let result = self.cpg.mcast(client, group, guarantee, data);
         self.route_engine_events(now);
@@ -411,6 +432,14 @@ impl Node {
                         q.handle_message(d.sender, &d.payload[1..]);
                     }
                 }
+                Some(FENCE_TAG) if self.fencer.is_some() => {
+                    if let Some(f) = &mut self.fencer {
+                        if let Err(e) = f.handle_message(now, d.sender, &d.payload[1..]) {
+                            self.unknown_service += 1;
+                            tracing::debug!(sender = %d.sender, "fencing message dropped: {e}");
+                        }
+                    }
+                }
                 _ => {
                     self.unknown_service += 1;
                     tracing::debug!(sender = %d.sender, "message for an unknown service dropped");
@@ -428,6 +457,7 @@ impl Node {
                 let clean: Vec<NodeId> = self.srp.take_clean_leavers().into_iter().collect();
                 let quorate = self.quorum.as_ref().is_none_or(Votequorum::is_quorate);
                 if let Some(f) = &mut self.fencer {
+                    f.new_ring(c.ring_id);
                     f.handle_membership(now, &c.members, quorate, &clean);
                     self.fencer_quorate = quorate;
                 }
@@ -441,22 +471,28 @@ impl Node {
     /// taken (the engine may then have events to route).
     fn submit_service_messages(&mut self, now: Instant) -> bool {
         let mut any = false;
-        // Quorum messages first: few, small, and they decide whether the cluster may act.
-        while let Some(q) = &mut self.quorum {
-            let Some(payload) = self.quorum_pending.take().or_else(|| {
-                q.poll_submission().map(|body| {
-                    let mut tagged = Vec::with_capacity(body.len() + 1);
-                    tagged.push(QUORUM_TAG);
-                    tagged.extend_from_slice(&body);
-                    Bytes::from(tagged)
-                })
-            }) else {
-                break;
+        // Quorum and fencing messages first: few, small, and they decide whether the cluster
+        // may act.
+        loop {
+            let tagged = |tag: u8, body: Vec<u8>| {
+                let mut bytes = Vec::with_capacity(body.len() + 1);
+                bytes.push(tag);
+                bytes.extend_from_slice(&body);
+                Bytes::from(bytes)
             };
+            let next = self.control_pending.take().or_else(|| {
+                let quorum = self.quorum.as_mut().and_then(Votequorum::poll_submission);
+                let quorum = quorum.map(|body| tagged(QUORUM_TAG, body));
+                quorum.or_else(|| {
+                    let fence = self.fencer.as_mut().and_then(Fencer::poll_message);
+                    fence.map(|body| tagged(FENCE_TAG, body))
+                })
+            });
+            let Some(payload) = next else { break };
             match self.srp.submit(now, payload.clone(), Guarantee::Agreed) {
                 Ok(()) => any = true,
                 Err(_) => {
-                    self.quorum_pending = Some(payload);
+                    self.control_pending = Some(payload);
                     break;
                 }
             }

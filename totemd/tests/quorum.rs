@@ -78,7 +78,7 @@ fn three_nodes_keep_quorum_with_two_and_lose_it_with_one() {
     assert_eq!(q["quorate"], false, "one of three has no quorum: {q}");
     // The tracker saw quorum kept with two members, then lost with one.
     let mut seen = Vec::new();
-    while seen.last().is_none_or(|e: &quorum::QuorumEvent| e.quorate) {
+    while seen.last().is_none_or(|e: &quorum::client::TrackEvent| e.quorate) {
         seen.push(next("the loss of quorum"));
     }
     assert!(seen.iter().any(|e| e.quorate && e.members.len() == 2), "{seen:?}");

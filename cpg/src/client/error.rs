@@ -9,6 +9,10 @@ pub enum CpgError {
     /// under way): try again later ([`Cpg::mcast`](super::Cpg::mcast) does).
     #[error("totemd is busy, try again")]
     TryAgain,
+    /// The cluster holds service while a node is being fenced (or this node is not yet
+    /// unfenced): try again once fencing completes ([`Cpg::mcast`](super::Cpg::mcast) waits).
+    #[error("service held: fencing in progress")]
+    FencingInProgress,
     /// The message is larger than the daemon takes.
     #[error("message exceeds the maximum of {max} bytes")]
     TooLarge {
@@ -49,6 +53,7 @@ impl CpgError {
         };
         match code {
             ErrorCode::TryAgain => CpgError::TryAgain,
+            ErrorCode::FencingInProgress => CpgError::FencingInProgress,
             ErrorCode::TooLarge => CpgError::TooLarge { max: message_max },
             ErrorCode::Exist => CpgError::Exist,
             ErrorCode::NotExist => CpgError::NotExist,

@@ -123,8 +123,9 @@ impl Cpg {
     }
 
     /// Sends `data` to every member of `group`, which this handle must have joined
-    /// (`cpg_mcast_joined`). When the daemon is busy it waits ([`MCAST_RETRY_MIN`], doubling up to [`MCAST_RETRY_MAX`])
-    /// and tries again, as long as it takes: the message is never dropped.
+    /// (`cpg_mcast_joined`). When the daemon is busy, or holds service while a node is being
+    /// fenced, it waits ([`MCAST_RETRY_MIN`], doubling up to [`MCAST_RETRY_MAX`]) and tries
+    /// again, as long as it takes: the message is never dropped.
     ///
     /// ```no_run
     /// # async fn f(cpg: cpg::client::Cpg, group: cpg::GroupName) -> Result<(), cpg::client::CpgError> {
@@ -141,7 +142,7 @@ impl Cpg {
         let mut wait = MCAST_RETRY_MIN;
         loop {
             match self.try_mcast(group, guarantee, data.clone()).await {
-                Err(CpgError::TryAgain) => {
+                Err(CpgError::TryAgain | CpgError::FencingInProgress) => {
                     tokio::time::sleep(wait).await;
                     wait = (wait * 2).min(MCAST_RETRY_MAX);
                 }

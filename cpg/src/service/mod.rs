@@ -77,6 +77,11 @@ pub enum ServiceError {
     /// Too much is queued; try again after deliveries.
     #[error("too many messages queued, try again")]
     TryAgain,
+    /// The daemon holds service while a fence is pending or this node is not yet unfenced
+    /// (never returned by this service itself; the composed node decides it). Try again
+    /// once fencing completes.
+    #[error("service held: fencing in progress")]
+    FencingInProgress,
     /// The message exceeds [`CpgConfig::message_max`].
     #[error("message of {size} bytes exceeds the maximum of {max}")]
     TooLarge {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use totem::NodeId;
 
-use super::config::{merge_attrs, parse_delay, FenceConfig};
+use super::config::{merge_attrs, parse_delay, DeviceRef, FenceConfig};
 
 /// Identifies one agent run; the daemon reports its result with the same id.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -56,25 +56,37 @@ pub(crate) fn run_agent(
     method_index: usize,
     device_index: usize,
 ) -> RunAgent {
-    let fencing = &config.nodes[&node];
-    let method = &fencing.methods[method_index];
-    let dref = &method.devices[device_index];
+    let method = &config.nodes[&node].methods[method_index];
+    run_device(config, op, node, &method.name, &method.devices[device_index], "reboot")
+}
+
+/// Builds the run of one device reference against `node`, with `action=default_action` unless
+/// the attributes name an action. The configuration is validated, so the device resolves.
+pub(crate) fn run_device(
+    config: &FenceConfig,
+    op: OpId,
+    node: NodeId,
+    method: &str,
+    dref: &DeviceRef,
+    default_action: &str,
+) -> RunAgent {
     let device = &config.devices[&dref.device];
     let attrs = merge_attrs(&device.attrs, &dref.attrs);
     let delay = parse_delay(&attrs).unwrap_or(Duration::ZERO);
+    let nodename = config.nodes.get(&node).map_or_else(|| node.to_string(), |n| n.name.clone());
     RunAgent {
         op,
         node,
-        method: method.name.clone(),
+        method: method.to_owned(),
         device: dref.device.clone(),
         agent: device.agent.clone(),
-        stdin: agent_stdin(&attrs, &fencing.name),
+        stdin: agent_stdin(&attrs, &nodename, default_action),
         timeout: config.agent_timeout,
         delay,
     }
 }
 
-fn agent_stdin(attrs: &[(String, String)], nodename: &str) -> String {
+fn agent_stdin(attrs: &[(String, String)], nodename: &str, default_action: &str) -> String {
     let mut out = String::new();
     for (key, value) in attrs {
         out.push_str(&format!("{key}={value}\n"));
@@ -84,7 +96,7 @@ fn agent_stdin(attrs: &[(String, String)], nodename: &str) -> String {
         out.push_str(&format!("nodename={nodename}\n"));
     }
     if !has("action") {
-        out.push_str("action=reboot\n");
+        out.push_str(&format!("action={default_action}\n"));
     }
     out
 }

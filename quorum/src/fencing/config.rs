@@ -18,6 +18,10 @@ pub struct FenceConfig {
     pub devices: BTreeMap<String, Device>,
     /// How to fence each node.
     pub nodes: BTreeMap<NodeId, NodeFencing>,
+    /// Devices each node runs for itself at start, with `action=on` unless the reference sets
+    /// an action (cluster.conf's `<unfence>`, fence_node -U): fabric fencing (SCSI
+    /// reservations, switch ports) has to let a node back in before it touches shared storage.
+    pub unfence: BTreeMap<NodeId, Vec<DeviceRef>>,
     /// After the first quorate membership, how long to wait for configured nodes to join before
     /// fencing those that have not (fenced's `post_join_delay`, default 6 s).
     pub post_join_delay: Duration,
@@ -34,6 +38,7 @@ impl Default for FenceConfig {
         FenceConfig {
             devices: BTreeMap::new(),
             nodes: BTreeMap::new(),
+            unfence: BTreeMap::new(),
             post_join_delay: Duration::from_secs(6),
             agent_timeout: Duration::from_secs(60),
             retry_delay: Duration::from_secs(5),
@@ -169,6 +174,14 @@ impl FenceConfig {
         for (&node, fencing) in &self.nodes {
             self.validate_node(node, fencing)?;
         }
+        for (&node, devices) in &self.unfence {
+            if node.0 == 0 {
+                return Err(ConfigError::ZeroNodeId);
+            }
+            for dref in devices {
+                self.validate_ref(node, "unfence", dref)?;
+            }
+        }
         Ok(())
     }
 
@@ -187,19 +200,24 @@ impl FenceConfig {
                 return Err(ConfigError::EmptyMethod { node, method: method.name.clone() });
             }
             for dref in &method.devices {
-                let Some(device) = self.devices.get(&dref.device) else {
-                    return Err(ConfigError::UnknownDevice {
-                        node,
-                        method: method.name.clone(),
-                        device: dref.device.clone(),
-                    });
-                };
-                let owner = format!("node {node} device {:?}", dref.device);
-                check_attrs(&owner, &dref.attrs)?;
-                let merged = merge_attrs(&device.attrs, &dref.attrs);
-                parse_delay(&merged).map_err(|value| ConfigError::BadDelay { owner, value })?;
+                self.validate_ref(node, &method.name, dref)?;
             }
         }
+        Ok(())
+    }
+
+    fn validate_ref(&self, node: NodeId, method: &str, dref: &DeviceRef) -> Result<(), ConfigError> {
+        let Some(device) = self.devices.get(&dref.device) else {
+            return Err(ConfigError::UnknownDevice {
+                node,
+                method: method.to_owned(),
+                device: dref.device.clone(),
+            });
+        };
+        let owner = format!("node {node} device {:?}", dref.device);
+        check_attrs(&owner, &dref.attrs)?;
+        let merged = merge_attrs(&device.attrs, &dref.attrs);
+        parse_delay(&merged).map_err(|value| ConfigError::BadDelay { owner, value })?;
         Ok(())
     }
 }

@@ -51,6 +51,22 @@ pub enum FenceEvent {
         /// The victim.
         node: NodeId,
     },
+    /// `member` runs `node`'s agents in this ring (its claim was delivered first).
+    Owner {
+        /// The victim.
+        node: NodeId,
+        /// The member that fences it.
+        member: NodeId,
+    },
+    /// Every unfence device of this node succeeded: it may serve.
+    Unfenced,
+    /// An unfence device failed (or timed out); all of them run again after `retry_delay`.
+    UnfenceFailed {
+        /// The device.
+        device: String,
+        /// The agent's output or the reason.
+        detail: String,
+    },
     /// Service must now be held ([`super::Fencer::is_blocking`] became true).
     Blocked,
     /// Service may resume.

@@ -4,23 +4,28 @@
 //! The [`Fencer`] never runs a process or reads a clock: it asks the daemon to run an agent
 //! ([`RunAgent`]) and is told the result. See [`Fencer`] for the call order and the rules.
 //!
-//! Not here yet: choosing one member to run the agents (fenced lets the lowest node id of the
-//! domain do it and tells the others over cpg). Until the daemon does that, every quorate
-//! member that runs a `Fencer` runs the agents, and the daemon forwards a success to the others
-//! with [`Fencer::handle_peer_fenced`].
+//! A fencer made with [`Fencer::new`] decides alone: it runs every victim's agents itself. The
+//! daemon runs [`Fencer::coordinated`] ones, which share the work over the ring: one member
+//! runs a victim's agents and tells the others (see the `coord` module), and each node unfences
+//! itself at start.
 
 mod agent;
 mod config;
+mod coord;
+#[cfg(test)]
+mod coord_tests;
 mod event;
 #[cfg(all(test, unix))]
 mod script_tests;
 mod steps;
 #[cfg(test)]
 mod tests;
+mod unfence;
+pub mod wire;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use totem::{Instant, NodeId};
+use totem::{Instant, NodeId, RingId};
 
 pub use agent::{OpId, RunAgent};
 pub use config::{BlockPolicy, ConfigError, Device, DeviceRef, FenceConfig, Method, NodeFencing};
@@ -35,6 +40,9 @@ pub enum FenceError {
     /// The node is already being fenced.
     #[error("node {0} is already being fenced")]
     AlreadyPending(NodeId),
+    /// A coordinated fencer never fences its own node.
+    #[error("node {0} is this node: fence it from another member")]
+    IsLocal(NodeId),
 }
 
 /// Why an [`Fencer::ack`] was refused. Nothing changed.
@@ -141,6 +149,22 @@ pub struct Fencer {
     events_dropped: u64,
     history: VecDeque<HistoryEntry>,
     was_blocking: bool,
+    /// This node, when coordinated with the other members.
+    local: Option<NodeId>,
+    /// The current ring, when coordinated.
+    ring: Option<RingId>,
+    /// Victim -> the member whose claim was delivered first in this ring.
+    claims: BTreeMap<NodeId, NodeId>,
+    /// Victims this member claimed in this ring.
+    claims_sent: BTreeSet<NodeId>,
+    /// Members whose `Sync` for this ring was delivered.
+    synced: BTreeSet<NodeId>,
+    /// Every member's `Sync` for this ring was delivered: claims may go out.
+    in_sync: bool,
+    /// Fencing messages to multicast.
+    messages: VecDeque<Vec<u8>>,
+    /// This node's unfencing, until it is done.
+    unfence: Option<unfence::Unfence>,
 }
 
 impl Fencer {
@@ -161,6 +185,14 @@ impl Fencer {
             events_dropped: 0,
             history: VecDeque::new(),
             was_blocking: false,
+            local: None,
+            ring: None,
+            claims: BTreeMap::new(),
+            claims_sent: BTreeSet::new(),
+            synced: BTreeSet::new(),
+            in_sync: false,
+            messages: VecDeque::new(),
+            unfence: None,
         })
     }
 
@@ -176,6 +208,7 @@ impl Fencer {
             return;
         }
         self.startup = Startup::AwaitQuorum;
+        self.begin_unfence();
         // Only nodes seen from now on count as joined for the startup rule.
         self.seen = self.members.clone();
         self.begin_startup_delay(now);
@@ -224,6 +257,10 @@ impl Fencer {
     /// An agent run finished: `success` when it exited 0; `detail` is its output or reason.
     /// Results for unknown, timed-out or acknowledged runs are ignored.
     pub fn handle_agent_result(&mut self, now: Instant, op: OpId, success: bool, detail: String) {
+        if self.unfence_result(now, op, success, detail.clone()) {
+            self.finish(now);
+            return;
+        }
         let Some(node) = self.running(op) else {
             tracing::debug!(%op, "fencing: result for an unknown or abandoned run ignored");
             return;
@@ -243,6 +280,7 @@ impl Fencer {
                 self.end_startup_delay();
             }
         }
+        self.unfence_timeout(now);
         let nodes: Vec<NodeId> = self.victims.keys().copied().collect();
         for node in nodes {
             match self.victims[&node].step {
@@ -264,13 +302,21 @@ impl Fencer {
     }
 
     /// Fences `node` now, as fence_node(8) does: with or without quorum, whether or not the
-    /// node is a member.
+    /// node is a member. A coordinated fencer multicasts the request, and the members fence
+    /// `node` once it is delivered.
     pub fn fence(&mut self, now: Instant, node: NodeId) -> Result<(), FenceError> {
         if !self.config.nodes.contains_key(&node) {
             return Err(FenceError::NotConfigured(node));
         }
         if self.victims.contains_key(&node) {
             return Err(FenceError::AlreadyPending(node));
+        }
+        if self.local == Some(node) {
+            return Err(FenceError::IsLocal(node));
+        }
+        if self.local.is_some() {
+            self.send_request(node);
+            return Ok(());
         }
         self.add_victim(node, Cause::Manual);
         self.finish(now);
@@ -284,6 +330,7 @@ impl Fencer {
             return Err(AckError::NotPending(node));
         }
         self.complete(now, node, ACKNOWLEDGED.to_owned());
+        self.send_done(node, ACKNOWLEDGED);
         self.finish(now);
         Ok(())
     }
@@ -309,7 +356,7 @@ impl Fencer {
             Step::RetryAt(at) => Some(at),
             Step::Ready | Step::Unfenceable => None,
         });
-        startup.into_iter().chain(victims).min()
+        startup.into_iter().chain(victims).chain(self.unfence_deadline()).min()
     }
 
     /// Nodes that must be fenced and are not yet, in node id order.
@@ -317,13 +364,15 @@ impl Fencer {
         self.victims.keys().copied().collect()
     }
 
-    /// Whether service must be held: a fence is pending, or the startup delay is running with
-    /// configured nodes not yet seen (under [`BlockPolicy::BlockWhilePending`]).
+    /// Whether service must be held: a fence is pending, the startup delay is running with
+    /// configured nodes not yet seen, or this node is not yet unfenced (under
+    /// [`BlockPolicy::BlockWhilePending`]).
     pub fn is_blocking(&self) -> bool {
         match self.config.policy {
             BlockPolicy::Never => false,
             BlockPolicy::BlockWhilePending => {
                 !self.victims.is_empty()
+                    || self.is_unfencing()
                     || (matches!(self.startup, Startup::Delay(_)) && !self.unseen_nodes().is_empty())
             }
         }

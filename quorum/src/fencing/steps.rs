@@ -75,7 +75,8 @@ impl Fencer {
         let method = &self.config.nodes[&node].methods[victim.method];
         if victim.device + 1 == method.devices.len() {
             let by = method.name.clone();
-            self.complete(now, node, by);
+            self.complete(now, node, by.clone());
+            self.send_done(node, &by);
         } else {
             let victim = self.victim_mut(node);
             victim.device += 1;
@@ -127,12 +128,18 @@ impl Fencer {
         let nodes: Vec<NodeId> = self.victims.keys().copied().collect();
         for node in nodes {
             let victim = &self.victims[&node];
-            if victim.step != Step::Ready {
+            if !(victim.cause == Cause::Manual || (started && self.quorate)) {
+                if victim.step == Step::Ready {
+                    // Postponed until quorum: the method restarts from its first device.
+                    self.victim_mut(node).device = 0;
+                }
                 continue;
             }
-            if !(victim.cause == Cause::Manual || (started && self.quorate)) {
-                // Postponed until quorum: the method restarts from its first device.
-                self.victim_mut(node).device = 0;
+            if victim.step == Step::Unfenceable || !self.owns(node) {
+                continue;
+            }
+            let victim = &self.victims[&node];
+            if victim.step != Step::Ready {
                 continue;
             }
             let op = OpId(self.next_op);
@@ -145,6 +152,7 @@ impl Fencer {
             victim.ran = true;
             self.actions.push_back(run);
         }
+        self.run_unfence(now);
         let blocking = self.is_blocking();
         if blocking != self.was_blocking {
             self.was_blocking = blocking;
@@ -152,7 +160,7 @@ impl Fencer {
         }
     }
 
-    fn push_event(&mut self, event: FenceEvent) {
+    pub(super) fn push_event(&mut self, event: FenceEvent) {
         if self.events.len() == EVENTS_MAX {
             self.events.pop_front();
             self.events_dropped += 1;

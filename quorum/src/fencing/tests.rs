@@ -13,7 +13,7 @@ fn attrs(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
-fn dref(device: &str, pairs: &[(&str, &str)]) -> DeviceRef {
+pub(super) fn dref(device: &str, pairs: &[(&str, &str)]) -> DeviceRef {
     DeviceRef { device: device.into(), attrs: attrs(pairs) }
 }
 
@@ -22,7 +22,7 @@ fn device(agent: &str, pairs: &[(&str, &str)]) -> Device {
 }
 
 /// Three nodes. n1: ipmi1 (delay 15). n2: ipmi2, then the pdu pair. n3: ipmi3.
-fn config() -> FenceConfig {
+pub(super) fn config() -> FenceConfig {
     let mut devices = BTreeMap::new();
     for n in 1..=3 {
         let ip = format!("10.0.0.{n}");
@@ -46,7 +46,7 @@ fn config() -> FenceConfig {
     FenceConfig { devices, nodes, ..FenceConfig::default() }
 }
 
-fn t(secs: u64) -> Instant {
+pub(super) fn t(secs: u64) -> Instant {
     Instant::ZERO + Duration::from_secs(secs)
 }
 

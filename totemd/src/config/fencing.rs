@@ -2,7 +2,9 @@
 //! [`quorum::fencing::FenceConfig`], every problem at its file line. Besides `device` and
 //! `node` sections it takes `post_join_delay` (seconds, default 6, as fenced), `agent_timeout`
 //! (seconds, default 60), `retry_delay` (seconds, default 5) and `policy` (`block`, the default:
-//! service is held while a fence is pending; or `never`).
+//! service is held while a fence is pending or this node is not yet unfenced; or `never`). A
+//! node's `unfence { device { name: D ... } }` devices are run by that node at start with
+//! `action=on` unless the device sets an action (fence_node -U).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -30,6 +32,27 @@ fn seconds(r: &mut Reader<'_>, key: &str, default: u64) -> Duration {
     Duration::from_secs(u64::from(
         r.number(key, 0..=86_400u32, "a number of seconds").unwrap_or(default as u32),
     ))
+}
+
+/// The `device.K.attr` entries of a method or an unfence block, as device references in K
+/// order; a device without a `name` is left out (validation reports the empty method).
+fn device_refs(entries: &[(String, String, u32)]) -> Vec<DeviceRef> {
+    let mut devices: BTreeMap<u32, Vec<(String, String)>> = BTreeMap::new();
+    for (key, value, _) in entries {
+        if let Some((d, attr)) = key.strip_prefix("device.").and_then(|r| r.split_once('.')) {
+            if let Ok(d) = d.parse() {
+                devices.entry(d).or_default().push((attr.to_string(), value.clone()));
+            }
+        }
+    }
+    devices
+        .into_values()
+        .filter_map(|attrs| {
+            let device = attrs.iter().find(|(k, _)| k == "name")?.1.clone();
+            let attrs = attrs.into_iter().filter(|(k, _)| k != "name").collect();
+            Some(DeviceRef { device, attrs })
+        })
+        .collect()
 }
 
 /// The fencing configuration, or `None` when the file has no `fencing` section.
@@ -91,6 +114,7 @@ pub(super) fn fencing(r: &mut Reader<'_>, nodes: &[NodeEntry]) -> Option<FenceCo
         };
         let mut methods = Vec::new();
         let mut by_method: BTreeMap<u32, Vec<(String, String, u32)>> = BTreeMap::new();
+        let mut unfence = Vec::new();
         for (key, value, l) in &entries {
             if let Some(rest) = key.strip_prefix("method.") {
                 if let Some((m, rest)) = rest.split_once('.') {
@@ -98,8 +122,8 @@ pub(super) fn fencing(r: &mut Reader<'_>, nodes: &[NodeEntry]) -> Option<FenceCo
                         by_method.entry(m).or_default().push((rest.to_string(), value.clone(), *l));
                     }
                 }
-            } else if key.starts_with("unfence.") {
-                r.warn(*l, format!("fencing.node.{i}.unfence: accepted but not run yet (no unfencing)"));
+            } else if let Some(rest) = key.strip_prefix("unfence.") {
+                unfence.push((rest.to_string(), value.clone(), *l));
             }
         }
         for (m, method_entries) in by_method {
@@ -107,23 +131,10 @@ pub(super) fn fencing(r: &mut Reader<'_>, nodes: &[NodeEntry]) -> Option<FenceCo
                 .iter()
                 .find(|(k, _, _)| k == "name")
                 .map_or_else(|| format!("method{m}"), |(_, v, _)| v.clone());
-            let mut devices: BTreeMap<u32, Vec<(String, String)>> = BTreeMap::new();
-            for (key, value, _) in &method_entries {
-                if let Some((d, attr)) = key.strip_prefix("device.").and_then(|r| r.split_once('.')) {
-                    if let Ok(d) = d.parse() {
-                        devices.entry(d).or_default().push((attr.to_string(), value.clone()));
-                    }
-                }
-            }
-            let devices = devices
-                .into_values()
-                .filter_map(|attrs| {
-                    let device = attrs.iter().find(|(k, _)| k == "name")?.1.clone();
-                    let attrs = attrs.into_iter().filter(|(k, _)| k != "name").collect();
-                    Some(DeviceRef { device, attrs })
-                })
-                .collect();
-            methods.push(Method { name: method_name, devices });
+            methods.push(Method { name: method_name, devices: device_refs(&method_entries) });
+        }
+        if !unfence.is_empty() {
+            config.unfence.insert(node_id, device_refs(&unfence));
         }
         let name = name.unwrap_or_else(|| node_id.to_string());
         config.nodes.insert(node_id, NodeFencing { name, methods });

@@ -605,3 +605,18 @@ fn the_fencing_section_maps_devices_and_methods_and_bad_references_are_errors_at
     let errs = errors(&fenced_cluster(&stranger));
     assert!(errs.iter().any(|e| e.contains("not a node of the nodelist")), "{errs:?}");
 }
+
+#[test]
+fn a_nodes_unfence_devices_are_read_and_must_name_defined_devices() {
+    let node = " node {\n  name: n1\n  method {\n   name: ipmi\n   device {\n    name: ipmi\n   }\n  }\n  \
+                unfence {\n   device {\n    name: ipmi\n    port: 1\n   }\n  }\n }\n";
+    let f = load(&fenced_cluster(node)).settings.fencing.expect("fencing");
+    let unfence = &f.unfence[&NodeId(1)];
+    assert_eq!(unfence.len(), 1);
+    assert_eq!(unfence[0].device, "ipmi");
+    assert_eq!(unfence[0].attrs, vec![("port".into(), "1".into())]);
+    assert!(!f.unfence.contains_key(&NodeId(2)));
+    let bad = node.replace("    name: ipmi\n    port: 1", "    name: san\n    port: 1");
+    let errs = errors(&fenced_cluster(&bad));
+    assert!(errs.iter().any(|e| e.contains("unfence") && e.contains("\"san\"")), "{errs:?}");
+}

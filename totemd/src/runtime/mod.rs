@@ -42,6 +42,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use cpg::service::ClientId;
+use quorum::fencing::FenceEvent;
 use tokio::net::UdpSocket;
 use tokio::signal::unix::{signal, SignalKind};
 use totem::{Destination, Event, NodeId, PersistedState, RingId, SrpState, Transmit};
@@ -512,8 +513,13 @@ impl Driver<'_> {
                 fence_agent::spawn(run.op.0, run.agent, run.stdin, run.timeout, Duration::ZERO, done.clone());
             }
         }
+        let mut fencing_changed = false;
         while let Some(event) = self.node.poll_fence_event() {
+            fencing_changed |= !matches!(event, FenceEvent::AttemptFailed { .. } | FenceEvent::Owner { .. });
             tracing::warn!("fencing: {event:?}");
+        }
+        if fencing_changed {
+            self.notify_quorum_trackers();
         }
         while let Some(q) = self.node.poll_quorum_event() {
             let members = fmt_members(&q.members);
@@ -527,7 +533,8 @@ impl Driver<'_> {
             }
             for id in &self.quorum_trackers {
                 if let Some(client) = self.ipc.clients.get_mut(id) {
-                    let _ = client.session.send_event(api::quorum_to_wire(q.quorate, q.ring_id, &q.members));
+                    let event = api::quorum_to_wire(q.quorate, q.ring_id, &q.members, &self.node);
+                    let _ = client.session.send_event(event);
                     client.flush();
                 }
             }
@@ -704,7 +711,7 @@ impl Driver<'_> {
                                 let s = q.status();
                                 let ring = s.ring_id.unwrap_or(self.node.ring_id());
                                 let members: Vec<NodeId> = s.members.iter().map(|m| m.node_id).collect();
-                                let event = api::quorum_to_wire(s.quorate, ring, &members);
+                                let event = api::quorum_to_wire(s.quorate, ring, &members, &self.node);
                                 if let Some(client) = self.ipc.clients.get_mut(&id) {
                                     client.session.send_response(ipc::Response::ok(request.id));
                                     let _ = client.session.send_event(event);
@@ -816,6 +823,21 @@ impl Driver<'_> {
     /// Gives each local client its events and writes what its session queued. A client whose
     /// unwritten bytes pass the bound is not reading: it is disconnected.
     /// Returns whether it disconnected any (their leaves may have queued more output).
+    /// Sends every quorum tracker the current state (the fencing state changed).
+    fn notify_quorum_trackers(&mut self) {
+        let Some(q) = self.node.quorum() else { return };
+        let s = q.status();
+        let ring = s.ring_id.unwrap_or(self.node.ring_id());
+        let members: Vec<NodeId> = s.members.iter().map(|m| m.node_id).collect();
+        let event = api::quorum_to_wire(s.quorate, ring, &members, &self.node);
+        for id in &self.quorum_trackers {
+            if let Some(client) = self.ipc.clients.get_mut(id) {
+                let _ = client.session.send_event(event.clone());
+                client.flush();
+            }
+        }
+    }
+
     fn flush_clients(&mut self) -> bool {
         let mut slow = Vec::new();
         while let Some((id, event)) = self.node.poll_client_event() {

@@ -115,6 +115,8 @@ pub fn quorum_json(q: &QuorumReply) -> Value {
         "quorum": q.quorum,
         "flags": q.flags,
         "members": members,
+        "fence_pending": q.fence_pending,
+        "fencing_held": q.fencing_held,
     })
 }
 
@@ -139,10 +141,12 @@ mod tests {
             flags: vec!["Quorate".into()],
             members: vec![QuorumMember { node_id: 1, votes: 1, name: "a".into() }],
             text: String::new(),
+            fence_pending: vec![2],
+            fencing_held: true,
         };
         assert_eq!(
             quorum_json(&q).to_string(),
-            r#"{"provider":"corosync_votequorum","node_id":1,"ring_id":"1.8","quorate":true,"expected_votes":3,"highest_expected":3,"total_votes":2,"quorum":2,"flags":["Quorate"],"members":[{"node_id":1,"votes":1,"name":"a"}]}"#
+            r#"{"provider":"corosync_votequorum","node_id":1,"ring_id":"1.8","quorate":true,"expected_votes":3,"highest_expected":3,"total_votes":2,"quorum":2,"flags":["Quorate"],"members":[{"node_id":1,"votes":1,"name":"a"}],"fence_pending":[2],"fencing_held":true}"#
         );
     }
 }

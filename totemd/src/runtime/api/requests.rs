@@ -175,8 +175,29 @@ fn quorum_reply(node: &Node, names: &BTreeMap<NodeId, String>) -> QuorumReply {
                 name: names.get(&m.node_id).cloned().unwrap_or_else(|| m.node_id.to_string()),
             })
             .collect(),
-        text: quorum::format::quorumtool_status(&s, names, None),
+        text: quorum::format::quorumtool_status(&s, names, None) + &fencing_text(node),
+        fence_pending: node.fence_pending().iter().map(|n| n.0).collect(),
+        fencing_held: node.fencing_held(),
     }
+}
+
+/// What `totemctl quorum` adds after corosync-quorumtool's text when fencing is configured.
+fn fencing_text(node: &Node) -> String {
+    let Some(f) = node.fencer() else { return String::new() };
+    let pending = f.pending();
+    let mut text = String::from("\nFencing\n-------\n");
+    if pending.is_empty() {
+        text.push_str("Pending:          none\n");
+    } else {
+        let list: Vec<String> = pending.iter().map(|n| n.to_string()).collect();
+        text.push_str(&format!("Pending:          {}\n", list.join(" ")));
+    }
+    if f.is_unfencing() {
+        text.push_str("Unfencing:        in progress\n");
+    }
+    let held = if f.is_blocking() { "held (fencing in progress)" } else { "running" };
+    text.push_str(&format!("Service:          {held}\n"));
+    text
 }
 
 fn group(name: Bytes) -> Result<GroupName, (ErrorCode, String)> {
@@ -190,6 +211,7 @@ fn service(result: Result<(), ServiceError>) -> Answer {
             ServiceError::Exist => ErrorCode::Exist,
             ServiceError::NotExist => ErrorCode::NotExist,
             ServiceError::TryAgain => ErrorCode::TryAgain,
+            ServiceError::FencingInProgress => ErrorCode::FencingInProgress,
             ServiceError::TooLarge { .. } => ErrorCode::TooLarge,
         };
         (code, e.to_string())
@@ -208,13 +230,20 @@ fn wire_changes(changes: &[Change]) -> Vec<Member> {
     changes.iter().map(|c| wire_member(c.member, c.reason.as_u32())).collect()
 }
 
-/// A quorum event as the wire carries it.
-pub(in crate::runtime) fn quorum_to_wire(quorate: bool, ring: totem::RingId, members: &[NodeId]) -> Event {
+/// A quorum event as the wire carries it, with the node's fencing state.
+pub(in crate::runtime) fn quorum_to_wire(
+    quorate: bool,
+    ring: totem::RingId,
+    members: &[NodeId],
+    node: &Node,
+) -> Event {
     Event::new(EventKind::Quorum(ipc::QuorumNotify {
         quorate,
         ring_rep: ring.representative.0,
         ring_seq: ring.seq,
         members: members.iter().map(|n| n.0).collect(),
+        fence_pending: node.fence_pending().iter().map(|n| n.0).collect(),
+        fencing_held: node.fencing_held(),
     }))
 }
 

@@ -1,0 +1,202 @@
+//! Fencing shared by three members (fenced's domain): one member runs a victim's agent and
+//! the others learn the result; a manual fence asked on one member runs once; every node
+//! unfences itself at start; quorum trackers are told while a fence is pending.
+
+mod common;
+
+use std::net::UdpSocket;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::{now, Daemon, TempDir};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// A UDP port that was free a moment ago on 127.0.0.1, .2 and .3.
+fn port_free_on_three_addresses() -> u16 {
+    loop {
+        let first = UdpSocket::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+        let port = first.local_addr().expect("local address").port();
+        if UdpSocket::bind(("127.0.0.2", port)).is_ok() && UdpSocket::bind(("127.0.0.3", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+fn conf(port: u16, dir: &Path) -> String {
+    let agent = concat!(env!("CARGO_MANIFEST_DIR"), "/../contrib/fence_totem_test");
+    let mut nodes = String::new();
+    let mut fencing = String::new();
+    for n in 1..=3 {
+        nodes += &format!(" node {{\n  ring0_addr: 127.0.0.{n}\n  nodeid: {n}\n  name: n{n}\n }}\n");
+        fencing += &format!(
+            " node {{\n  name: n{n}\n  method {{\n   name: power\n   device {{\n    name: power\n    port: n{n}\n   }}\n  }}\n  \
+             unfence {{\n   device {{\n    name: power\n    port: n{n}\n   }}\n  }}\n }}\n"
+        );
+    }
+    format!(
+        "totem {{\n version: 2\n cluster_name: fence3\n transport: udpu\n token: 1000\n \
+         interface {{\n  linknumber: 0\n  mcastport: {port}\n }}\n}}\n\
+         nodelist {{\n{nodes}}}\n\
+         quorum {{\n provider: corosync_votequorum\n}}\n\
+         logging {{\n to_stderr: yes\n to_syslog: no\n}}\n\
+         fencing {{\n post_join_delay: 60\n device {{\n  name: power\n  agent: {agent}\n  logfile: {log}\n  pidfile_dir: {pids}\n }}\n{fencing}}}\n",
+        log = dir.join("fence.log").display(),
+        pids = dir.join("pids").display(),
+    )
+}
+
+struct Trio {
+    dir: TempDir,
+    file: String,
+}
+
+impl Trio {
+    fn start(&self, node: u32) -> Daemon {
+        let state = self.dir.path().join(format!("state{node}"));
+        let daemon = Daemon::spawn(&[
+            "--config".into(),
+            self.file.clone(),
+            "--nodeid".into(),
+            node.to_string(),
+            "--state-dir".into(),
+            state.display().to_string(),
+            "--run-for".into(),
+            "120".into(),
+        ]);
+        std::fs::write(self.dir.path().join("pids").join(format!("n{node}.pid")), daemon.pid().to_string())
+            .unwrap();
+        daemon
+    }
+
+    fn socket(&self, node: u32) -> std::path::PathBuf {
+        self.dir.path().join(format!("state{node}/totemd.sock"))
+    }
+
+    fn fence_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("fence.log")).unwrap_or_default()
+    }
+
+    fn count(&self, needle: &str) -> usize {
+        self.fence_log().lines().filter(|l| l.contains(needle)).count()
+    }
+
+    fn wait_for(&self, needle: &str, n: usize) {
+        let deadline = now() + WAIT;
+        while self.count(needle) < n {
+            assert!(now() < deadline, "{needle:?} not logged {n} time(s); agent log:\n{}", self.fence_log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn quorum(&self, node: u32) -> serde_json::Value {
+        let out = Command::new(env!("CARGO_BIN_EXE_totemctl"))
+            .args(["quorum", "--json", "--socket"])
+            .arg(self.socket(node))
+            .output()
+            .unwrap();
+        serde_json::from_slice(&out.stdout).expect("quorum JSON")
+    }
+
+    /// Waits until `node` reports no pending fence and service running.
+    fn wait_until_released(&self, node: u32) {
+        let deadline = now() + WAIT;
+        loop {
+            let q = self.quorum(node);
+            if q["fence_pending"] == serde_json::json!([]) && q["fencing_held"] == false {
+                return;
+            }
+            assert!(now() < deadline, "node {node} still holds for fencing: {q}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+fn ring_of_three(daemons: &mut [&mut Daemon]) {
+    for d in daemons.iter_mut() {
+        assert!(
+            d.wait_for_line(WAIT, |l| l.contains("members [1, 2, 3]")),
+            "no ring [1, 2, 3]:\n{}",
+            d.log()
+        );
+    }
+}
+
+#[test]
+fn one_member_fences_for_the_ring_and_every_member_learns_it() {
+    let dir = TempDir::new("fence3");
+    std::fs::create_dir_all(dir.path().join("pids")).unwrap();
+    let file = dir.path().join("corosync.conf");
+    std::fs::write(&file, conf(port_free_on_three_addresses(), dir.path())).unwrap();
+    let trio = Trio { file: file.display().to_string(), dir };
+    let mut one = trio.start(1);
+    let mut two = trio.start(2);
+    let mut three = trio.start(3);
+    ring_of_three(&mut [&mut one, &mut two, &mut three]);
+
+    // Each node unfenced itself once, at start (action=on for its own port).
+    for n in 1..=3 {
+        trio.wait_for(&format!("action=on port=n{n}"), 1);
+    }
+    trio.wait_until_released(1);
+
+    // A quorum tracker on node 1 hears of the pending fence, then of its end.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let tracker = rt.block_on(quorum::client::Quorum::connect(trio.socket(1))).expect("connect");
+    rt.block_on(tracker.track()).unwrap();
+    let next = || {
+        rt.block_on(async { tokio::time::timeout(WAIT, tracker.next_event()).await })
+            .expect("a quorum event")
+            .expect("connection open")
+    };
+    assert!(!next().fencing_held, "nothing pending before the kill");
+
+    // kill -9 of node 3: exactly one survivor runs the agent; both learn node 3 is fenced.
+    let _ = Command::new("kill").args(["-KILL", &three.pid().to_string()]).status();
+    trio.wait_for("action=reboot port=n3", 1);
+    trio.wait_until_released(1);
+    trio.wait_until_released(2);
+    assert_eq!(trio.count("action=reboot port=n3"), 1, "one run only:\n{}", trio.fence_log());
+    let ran = |d: &Daemon| d.log().contains("fencing node 3: running");
+    assert!(ran(&one) != ran(&two), "exactly one survivor runs the agent:\n{}\n{}", one.log(), two.log());
+    let mut events = vec![next()];
+    while events.last().is_some_and(|e| e.fencing_held || !e.fence_pending.is_empty() || e.members.len() == 3)
+    {
+        events.push(next());
+    }
+    assert!(
+        events.iter().any(|e| e.fencing_held && e.fence_pending == [totem::NodeId(3)]),
+        "the tracker never heard node 3 was pending: {events:?}"
+    );
+
+    // A manual fence asked on node 2 runs once, by one member, and kills node 3 again.
+    drop(three);
+    let mut three = trio.start(3);
+    ring_of_three(&mut [&mut three]);
+    trio.wait_for("action=on port=n3", 2);
+    let status = Command::new(env!("CARGO_BIN_EXE_totemctl"))
+        .args(["fence", "3", "--socket"])
+        .arg(trio.socket(2))
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    trio.wait_for("action=reboot port=n3", 2);
+    let deadline = now() + WAIT;
+    while !three.exited() {
+        assert!(now() < deadline, "node 3 survived its manual fence");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    trio.wait_until_released(2);
+    assert_eq!(trio.count("action=reboot port=n3"), 2, "{}", trio.fence_log());
+    assert_eq!(
+        trio.count("port=n1") + trio.count("port=n2"),
+        2,
+        "only unfencing of 1 and 2:\n{}",
+        trio.fence_log()
+    );
+    one.terminate();
+    two.terminate();
+    assert!(one.wait(WAIT).status.success());
+    assert!(two.wait(WAIT).status.success());
+}
