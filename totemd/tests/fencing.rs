@@ -6,28 +6,16 @@
 
 mod common;
 
-use std::net::UdpSocket;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{now, Daemon, TempDir};
+use common::fenced::{port_free_on_loopbacks, FencedCluster, AGENT};
+use common::{now, Daemon};
 
 const WAIT: Duration = Duration::from_secs(30);
 
-/// A UDP port that was free a moment ago on 127.0.0.1 and .2.
-fn port_free_on_two_addresses() -> u16 {
-    loop {
-        let first = UdpSocket::bind("127.0.0.1:0").expect("bind 127.0.0.1");
-        let port = first.local_addr().expect("local address").port();
-        if UdpSocket::bind(("127.0.0.2", port)).is_ok() {
-            return port;
-        }
-    }
-}
-
 fn conf(port: u16, dir: &Path) -> String {
-    let agent = concat!(env!("CARGO_MANIFEST_DIR"), "/../contrib/fence_totem_test");
     format!(
         "totem {{\n version: 2\n cluster_name: fencetest\n transport: udpu\n token: 1000\n \
          interface {{\n  linknumber: 0\n  mcastport: {port}\n }}\n}}\n\
@@ -35,49 +23,12 @@ fn conf(port: u16, dir: &Path) -> String {
          node {{\n  ring0_addr: 127.0.0.2\n  nodeid: 2\n  name: n2\n }}\n}}\n\
          quorum {{\n provider: corosync_votequorum\n two_node: 1\n}}\n\
          logging {{\n to_stderr: yes\n to_syslog: no\n}}\n\
-         fencing {{\n post_join_delay: 60\n device {{\n  name: power\n  agent: {agent}\n  logfile: {log}\n  pidfile_dir: {pids}\n }}\n \
+         fencing {{\n post_join_delay: 60\n device {{\n  name: power\n  agent: {AGENT}\n  logfile: {log}\n  pidfile_dir: {pids}\n }}\n \
          node {{\n  name: n1\n  method {{\n   name: power\n   device {{\n    name: power\n    port: n1\n   }}\n  }}\n }}\n \
          node {{\n  name: n2\n  method {{\n   name: power\n   device {{\n    name: power\n    port: n2\n   }}\n  }}\n }}\n}}\n",
         log = dir.join("fence.log").display(),
         pids = dir.join("pids").display(),
     )
-}
-
-struct Pair {
-    dir: TempDir,
-    file: String,
-}
-
-impl Pair {
-    fn start(&self, node: u32) -> Daemon {
-        let state = self.dir.path().join(format!("state{node}"));
-        let daemon = Daemon::spawn(&[
-            "--config".into(),
-            self.file.clone(),
-            "--nodeid".into(),
-            node.to_string(),
-            "--state-dir".into(),
-            state.display().to_string(),
-            "--run-for".into(),
-            "120".into(),
-        ]);
-        std::fs::write(self.dir.path().join("pids").join(format!("n{node}.pid")), daemon.pid().to_string())
-            .unwrap();
-        daemon
-    }
-
-    fn fence_log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("fence.log")).unwrap_or_default()
-    }
-
-    /// Waits until the agent logged a fence of `port` for the `n`-th time.
-    fn wait_for_fences(&self, port: &str, n: usize) {
-        let deadline = now() + WAIT;
-        while self.fence_log().lines().filter(|l| l.contains(&format!("port={port}"))).count() < n {
-            assert!(now() < deadline, "{port} not fenced {n} time(s); agent log:\n{}", self.fence_log());
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
 }
 
 fn both_in_one_ring(a: &mut Daemon, b: &mut Daemon) {
@@ -88,23 +39,20 @@ fn both_in_one_ring(a: &mut Daemon, b: &mut Daemon) {
 
 #[test]
 fn two_node_survivor_fences_a_killed_or_frozen_peer_and_stays_quorate() {
-    let dir = TempDir::new("fencing");
-    std::fs::create_dir_all(dir.path().join("pids")).unwrap();
-    let file = dir.path().join("corosync.conf");
-    std::fs::write(&file, conf(port_free_on_two_addresses(), dir.path())).unwrap();
-    let pair = Pair { file: file.display().to_string(), dir };
+    let port = port_free_on_loopbacks(2);
+    let pair = FencedCluster::new("fencing", |dir| conf(port, dir));
     let mut one = pair.start(1);
     let mut two = pair.start(2);
     both_in_one_ring(&mut one, &mut two);
 
     // SIGKILL: node 1 stays quorate (two_node) and fences node 2 through the agent.
     let _ = Command::new("kill").args(["-KILL", &two.pid().to_string()]).status();
-    pair.wait_for_fences("n2", 1);
+    pair.wait_for("action=reboot port=n2", 1);
     assert!(pair.fence_log().contains("action=reboot port=n2"), "{}", pair.fence_log());
     assert!(one.wait_for_line(WAIT, |l| l.contains("Fenced")), "no fence completion:\n{}", one.log());
     let status = Command::new(env!("CARGO_BIN_EXE_totemctl"))
         .args(["quorum", "--json", "--socket"])
-        .arg(pair.dir.path().join("state1/totemd.sock"))
+        .arg(pair.socket(1))
         .output()
         .unwrap();
     let q: serde_json::Value = serde_json::from_slice(&status.stdout).expect("quorum JSON");
@@ -120,7 +68,7 @@ fn two_node_survivor_fences_a_killed_or_frozen_peer_and_stays_quorate() {
         two.log()
     );
     let _ = Command::new("kill").args(["-STOP", &two.pid().to_string()]).status();
-    pair.wait_for_fences("n2", 2);
+    pair.wait_for("action=reboot port=n2", 2);
     let deadline = now() + WAIT;
     while !two.exited() {
         assert!(now() < deadline, "the frozen node survived its fencing");

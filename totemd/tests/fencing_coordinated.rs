@@ -4,28 +4,16 @@
 
 mod common;
 
-use std::net::UdpSocket;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{now, Daemon, TempDir};
+use common::fenced::{port_free_on_loopbacks, FencedCluster, AGENT};
+use common::{now, Daemon};
 
 const WAIT: Duration = Duration::from_secs(30);
 
-/// A UDP port that was free a moment ago on 127.0.0.1, .2 and .3.
-fn port_free_on_three_addresses() -> u16 {
-    loop {
-        let first = UdpSocket::bind("127.0.0.1:0").expect("bind 127.0.0.1");
-        let port = first.local_addr().expect("local address").port();
-        if UdpSocket::bind(("127.0.0.2", port)).is_ok() && UdpSocket::bind(("127.0.0.3", port)).is_ok() {
-            return port;
-        }
-    }
-}
-
 fn conf(port: u16, dir: &Path) -> String {
-    let agent = concat!(env!("CARGO_MANIFEST_DIR"), "/../contrib/fence_totem_test");
     let mut nodes = String::new();
     let mut fencing = String::new();
     for n in 1..=3 {
@@ -41,75 +29,32 @@ fn conf(port: u16, dir: &Path) -> String {
          nodelist {{\n{nodes}}}\n\
          quorum {{\n provider: corosync_votequorum\n}}\n\
          logging {{\n to_stderr: yes\n to_syslog: no\n}}\n\
-         fencing {{\n post_join_delay: 60\n device {{\n  name: power\n  agent: {agent}\n  logfile: {log}\n  pidfile_dir: {pids}\n }}\n{fencing}}}\n",
+         fencing {{\n post_join_delay: 60\n device {{\n  name: power\n  agent: {AGENT}\n  logfile: {log}\n  pidfile_dir: {pids}\n }}\n{fencing}}}\n",
         log = dir.join("fence.log").display(),
         pids = dir.join("pids").display(),
     )
 }
 
-struct Trio {
-    dir: TempDir,
-    file: String,
+/// `totemctl quorum --json` of `node`.
+fn quorum(cluster: &FencedCluster, node: u32) -> serde_json::Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_totemctl"))
+        .args(["quorum", "--json", "--socket"])
+        .arg(cluster.socket(node))
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).expect("quorum JSON")
 }
 
-impl Trio {
-    fn start(&self, node: u32) -> Daemon {
-        let state = self.dir.path().join(format!("state{node}"));
-        let daemon = Daemon::spawn(&[
-            "--config".into(),
-            self.file.clone(),
-            "--nodeid".into(),
-            node.to_string(),
-            "--state-dir".into(),
-            state.display().to_string(),
-            "--run-for".into(),
-            "120".into(),
-        ]);
-        std::fs::write(self.dir.path().join("pids").join(format!("n{node}.pid")), daemon.pid().to_string())
-            .unwrap();
-        daemon
-    }
-
-    fn socket(&self, node: u32) -> std::path::PathBuf {
-        self.dir.path().join(format!("state{node}/totemd.sock"))
-    }
-
-    fn fence_log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("fence.log")).unwrap_or_default()
-    }
-
-    fn count(&self, needle: &str) -> usize {
-        self.fence_log().lines().filter(|l| l.contains(needle)).count()
-    }
-
-    fn wait_for(&self, needle: &str, n: usize) {
-        let deadline = now() + WAIT;
-        while self.count(needle) < n {
-            assert!(now() < deadline, "{needle:?} not logged {n} time(s); agent log:\n{}", self.fence_log());
-            std::thread::sleep(Duration::from_millis(50));
+/// Waits until `node` reports no pending fence and service running.
+fn wait_until_released(cluster: &FencedCluster, node: u32) {
+    let deadline = now() + WAIT;
+    loop {
+        let q = quorum(cluster, node);
+        if q["fence_pending"] == serde_json::json!([]) && q["fencing_held"] == false {
+            return;
         }
-    }
-
-    fn quorum(&self, node: u32) -> serde_json::Value {
-        let out = Command::new(env!("CARGO_BIN_EXE_totemctl"))
-            .args(["quorum", "--json", "--socket"])
-            .arg(self.socket(node))
-            .output()
-            .unwrap();
-        serde_json::from_slice(&out.stdout).expect("quorum JSON")
-    }
-
-    /// Waits until `node` reports no pending fence and service running.
-    fn wait_until_released(&self, node: u32) {
-        let deadline = now() + WAIT;
-        loop {
-            let q = self.quorum(node);
-            if q["fence_pending"] == serde_json::json!([]) && q["fencing_held"] == false {
-                return;
-            }
-            assert!(now() < deadline, "node {node} still holds for fencing: {q}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        assert!(now() < deadline, "node {node} still holds for fencing: {q}");
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -125,11 +70,8 @@ fn ring_of_three(daemons: &mut [&mut Daemon]) {
 
 #[test]
 fn one_member_fences_for_the_ring_and_every_member_learns_it() {
-    let dir = TempDir::new("fence3");
-    std::fs::create_dir_all(dir.path().join("pids")).unwrap();
-    let file = dir.path().join("corosync.conf");
-    std::fs::write(&file, conf(port_free_on_three_addresses(), dir.path())).unwrap();
-    let trio = Trio { file: file.display().to_string(), dir };
+    let port = port_free_on_loopbacks(3);
+    let trio = FencedCluster::new("fence3", |dir| conf(port, dir));
     let mut one = trio.start(1);
     let mut two = trio.start(2);
     let mut three = trio.start(3);
@@ -139,7 +81,7 @@ fn one_member_fences_for_the_ring_and_every_member_learns_it() {
     for n in 1..=3 {
         trio.wait_for(&format!("action=on port=n{n}"), 1);
     }
-    trio.wait_until_released(1);
+    wait_until_released(&trio, 1);
 
     // A quorum tracker on node 1 hears of the pending fence, then of its end.
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -155,8 +97,8 @@ fn one_member_fences_for_the_ring_and_every_member_learns_it() {
     // kill -9 of node 3: exactly one survivor runs the agent; both learn node 3 is fenced.
     let _ = Command::new("kill").args(["-KILL", &three.pid().to_string()]).status();
     trio.wait_for("action=reboot port=n3", 1);
-    trio.wait_until_released(1);
-    trio.wait_until_released(2);
+    wait_until_released(&trio, 1);
+    wait_until_released(&trio, 2);
     assert_eq!(trio.count("action=reboot port=n3"), 1, "one run only:\n{}", trio.fence_log());
     let ran = |d: &Daemon| d.log().contains("fencing node 3: running");
     assert!(ran(&one) != ran(&two), "exactly one survivor runs the agent:\n{}\n{}", one.log(), two.log());
@@ -187,7 +129,7 @@ fn one_member_fences_for_the_ring_and_every_member_learns_it() {
         assert!(now() < deadline, "node 3 survived its manual fence");
         std::thread::sleep(Duration::from_millis(50));
     }
-    trio.wait_until_released(2);
+    wait_until_released(&trio, 2);
     assert_eq!(trio.count("action=reboot port=n3"), 2, "{}", trio.fence_log());
     assert_eq!(
         trio.count("port=n1") + trio.count("port=n2"),
