@@ -16,6 +16,7 @@
 //! [`FrameError`]s.
 #![forbid(unsafe_code)]
 
+mod admin;
 mod confdb;
 mod envelope;
 mod error;
@@ -34,6 +35,7 @@ mod connection;
 #[cfg(test)]
 mod proptests;
 
+pub use admin::{MetricsReply, MetricsRequest, ShutdownRequest};
 pub use confdb::{
     ConfdbChange, ConfdbDelete, ConfdbEntries, ConfdbEntry, ConfdbGet, ConfdbIter, ConfdbNotify, ConfdbSet,
     ConfdbTrack, ConfdbTracking, ConfdbUntrack, ConfdbValue, ConfdbValueReply,

@@ -25,7 +25,7 @@ pub struct Request {
     /// daemon answers [`ErrorCode::NotSupported`](crate::ErrorCode::NotSupported).
     #[prost(
         oneof = "RequestBody",
-        tags = "2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 20, 21, 22, 23, 24, 25"
+        tags = "2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 20, 21, 22, 23, 24, 25, 30, 31"
     )]
     pub body: Option<RequestBody>,
 }
@@ -93,6 +93,12 @@ pub enum RequestBody {
     /// Stop a confdb track (`cmap_track_delete`).
     #[prost(message, tag = "25")]
     ConfdbUntrack(crate::ConfdbUntrack),
+    /// The runtime counters in the Prometheus text format.
+    #[prost(message, tag = "30")]
+    Metrics(crate::MetricsRequest),
+    /// Leave the ring cleanly and exit (`corosync-cfgtool -H`).
+    #[prost(message, tag = "31")]
+    Shutdown(crate::ShutdownRequest),
 }
 
 /// Join a group.
@@ -212,6 +218,8 @@ impl RequestBody {
             RequestBody::ConfdbIter(_) => "confdb_iter",
             RequestBody::ConfdbTrack(_) => "confdb_track",
             RequestBody::ConfdbUntrack(_) => "confdb_untrack",
+            RequestBody::Metrics(_) => "metrics",
+            RequestBody::Shutdown(_) => "shutdown",
         }
     }
 }

@@ -15,7 +15,7 @@ pub struct Response {
     #[prost(uint64, tag = "1")]
     pub id: u64,
     /// The outcome; absent only from a daemon newer than this build.
-    #[prost(oneof = "ResponseResult", tags = "2, 3, 4, 5, 6, 7, 8, 9, 20, 21, 22")]
+    #[prost(oneof = "ResponseResult", tags = "2, 3, 4, 5, 6, 7, 8, 9, 20, 21, 22, 30")]
     pub result: Option<ResponseResult>,
 }
 
@@ -55,6 +55,9 @@ pub enum ResponseResult {
     /// A confdb track's id (track).
     #[prost(message, tag = "22")]
     ConfdbTracking(crate::ConfdbTracking),
+    /// The metrics in the Prometheus text format.
+    #[prost(message, tag = "30")]
+    Metrics(crate::MetricsReply),
 }
 
 /// Success without a value.

@@ -3,7 +3,8 @@
 //!
 //! As corosync does on a reload, the Totem timing and flow-control options take effect at
 //! once (each timer with its next arming), and so do the logging levels (`debug`,
-//! `logger_subsys`); `totem.config_version` is noted. Every other change (nodes, addresses,
+//! `logger_subsys`) and the `uidgid` grants (for new connections, and confdb's write groups);
+//! `totem.config_version` is noted. Every other change (nodes, addresses,
 //! links, transport, crypto, log destinations, ...) needs a restart: it is reported, by key,
 //! and nothing of it is applied. A file with errors changes nothing.
 
@@ -53,6 +54,8 @@ pub struct ReloadPlan {
     pub totem: Option<TotemConfig>,
     /// Whether the logging levels changed (apply from the new file's `logging`).
     pub logging_levels: bool,
+    /// Whether the `uidgid` grants changed (apply from the new file's `uidgid`).
+    pub uidgid: bool,
     /// Changed keys applied, as `key: old -> new`.
     pub applied: Vec<String>,
     /// Changed keys not applied (a restart is needed), as `key: old -> new`.
@@ -83,6 +86,10 @@ impl ReloadPlan {
                 plan.applied_keys.push(key.to_string());
             } else if is_logging_level(key) {
                 plan.logging_levels = true;
+                plan.applied.push(line);
+                plan.applied_keys.push(key.to_string());
+            } else if key.starts_with("uidgid.") {
+                plan.uidgid = true;
                 plan.applied.push(line);
                 plan.applied_keys.push(key.to_string());
             } else {
@@ -168,8 +175,19 @@ mod tests {
     }
 
     #[test]
+    fn uidgid_grants_apply_at_once() {
+        let granted = format!("{BASE}uidgid {{\n gid: haclient\n}}\n");
+        let plan = ReloadPlan::new(&file(BASE).parsed, &file(&granted));
+        assert!(plan.uidgid && plan.not_applied.is_empty(), "{plan:?}");
+        assert_eq!(plan.applied.len(), 1, "{:?}", plan.applied);
+        assert!(plan.applied[0].starts_with("uidgid."), "{:?}", plan.applied);
+        let running = plan.running(&file(BASE).parsed, &file(&granted).parsed);
+        assert!(ReloadPlan::new(&running, &file(&granted)).is_empty());
+    }
+
+    #[test]
     fn an_unchanged_file_changes_nothing() {
         let plan = ReloadPlan::new(&file(BASE).parsed, &file(BASE));
-        assert!(plan.is_empty() && plan.totem.is_none() && !plan.logging_levels);
+        assert!(plan.is_empty() && plan.totem.is_none() && !plan.logging_levels && !plan.uidgid);
     }
 }

@@ -141,6 +141,7 @@ const SYSTEM: &[&str] = &[
     "allow_knet_handle_fallback",
     "state_dir",
     "ipc_socket",
+    "metrics_listen",
 ];
 
 const NOZZLE: &[&str] = &["name", "ipaddr", "ipprefix", "macaddr"];

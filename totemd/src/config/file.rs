@@ -94,6 +94,7 @@ impl FileConfig {
         settings.uidgid = uidgid(&parsed);
         settings.ipc_socket = r.text("system.ipc_socket", "a socket file path").map(PathBuf::from);
         let state_dir = system(&mut r);
+        settings.metrics_listen = metrics_listen(&mut r);
         settings.quorum = other_sections(&mut r, &settings.nodes);
         unused_sections(&mut r);
         settings.fencing = super::fencing::fencing(&mut r, &settings.nodes);
@@ -363,6 +364,25 @@ fn system(r: &mut Reader<'_>) -> Option<PathBuf> {
     r.text("system.state_dir", "a directory path").map(PathBuf::from)
 }
 
+/// `system.metrics_listen`: `ADDR:PORT`, `[ADDR6]:PORT`, or a bare `PORT` on 127.0.0.1. The
+/// metrics are for anyone who can connect, so loopback is the default and anything else is
+/// the operator's explicit choice.
+fn metrics_listen(r: &mut Reader<'_>) -> Option<std::net::SocketAddr> {
+    let entry = r.get("system.metrics_listen")?;
+    let value = entry.value.trim();
+    let parsed = match value.parse::<u16>() {
+        Ok(port) => Ok(std::net::SocketAddr::from(([127, 0, 0, 1], port))),
+        Err(_) => value.parse::<std::net::SocketAddr>(),
+    };
+    match parsed {
+        Ok(addr) if addr.port() != 0 => Some(addr),
+        _ => {
+            r.bad(entry, "PORT, ADDRESS:PORT or [IPV6]:PORT with a port from 1 to 65535");
+            None
+        }
+    }
+}
+
 /// The `quorum` section (votequorum(5)): `None` without `provider: corosync_votequorum`, as
 /// corosync runs without a quorum provider then.
 fn other_sections(r: &mut Reader<'_>, nodes: &[crate::config::NodeEntry]) -> Option<quorum::QuorumConfig> {
@@ -421,6 +441,35 @@ fn unused_sections(r: &mut Reader<'_>) {
                 line,
                 format!("{section}: the section is accepted but has no effect: totemd does not implement it"),
             );
+        }
+    }
+}
+
+#[cfg(test)]
+mod metrics_listen_tests {
+    use super::*;
+
+    const BASE: &str = "totem {\n version: 2\n cluster_name: c\n transport: udpu\n}\n\
+        nodelist {\n node {\n  nodeid: 1\n  ring0_addr: 127.0.0.1\n }\n}\n";
+
+    fn load(system: &str) -> Result<Option<std::net::SocketAddr>, Vec<String>> {
+        let text = format!("{BASE}system {{\n metrics_listen: {system}\n}}\n");
+        FileConfig::load(&text, "corosync.conf", &Overrides::default())
+            .map(|c| c.settings.metrics_listen)
+            .map_err(|i| i.errors.iter().map(|d| d.to_string()).collect())
+    }
+
+    #[test]
+    fn metrics_listen_is_off_unless_set_and_a_bare_port_is_loopback() {
+        let none = FileConfig::load(BASE, "corosync.conf", &Overrides::default()).expect("valid");
+        assert_eq!(none.settings.metrics_listen, None);
+        assert!(none.warnings.is_empty(), "{:?}", none.warnings);
+        assert_eq!(load("9405"), Ok(Some("127.0.0.1:9405".parse().unwrap())));
+        assert_eq!(load("0.0.0.0:9405"), Ok(Some("0.0.0.0:9405".parse().unwrap())));
+        assert_eq!(load("[::1]:9405"), Ok(Some("[::1]:9405".parse().unwrap())));
+        for bad in ["localhost:9405", "0", "127.0.0.1", "127.0.0.1:0"] {
+            let errors = load(bad).expect_err(bad);
+            assert!(errors.iter().any(|e| e.contains("system.metrics_listen")), "{bad}: {errors:?}");
         }
     }
 }

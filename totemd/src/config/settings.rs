@@ -47,6 +47,9 @@ pub struct ClusterSettings {
     pub uidgid: Vec<UidGid>,
     /// `system.ipc_socket`: the local API's socket, if set.
     pub ipc_socket: Option<PathBuf>,
+    /// `system.metrics_listen`: where totemd serves `GET /metrics` over HTTP (off unless set;
+    /// a bare port means 127.0.0.1).
+    pub metrics_listen: Option<std::net::SocketAddr>,
     /// The `quorum` section, when `provider: corosync_votequorum` is set.
     pub quorum: Option<quorum::QuorumConfig>,
     /// The `fencing` section, if any.
@@ -70,6 +73,7 @@ impl Default for ClusterSettings {
             logging: LoggingSettings::default(),
             uidgid: Vec::new(),
             ipc_socket: None,
+            metrics_listen: None,
             quorum: None,
             fencing: None,
         }

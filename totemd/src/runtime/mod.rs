@@ -95,6 +95,8 @@ pub enum StopReason {
     Interrupt,
     /// `run_for` elapsed.
     RunFor,
+    /// A client asked for it (`totemctl shutdown`).
+    Shutdown,
 }
 
 impl fmt::Display for StopReason {
@@ -103,6 +105,7 @@ impl fmt::Display for StopReason {
             StopReason::Terminate => "SIGTERM",
             StopReason::Interrupt => "SIGINT",
             StopReason::RunFor => "run-for elapsed",
+            StopReason::Shutdown => "shutdown requested",
         })
     }
 }
@@ -112,6 +115,10 @@ impl fmt::Display for StopReason {
 pub struct DriverStats {
     /// Datagrams handed to the kernel.
     pub datagrams_sent: u64,
+    /// Bytes of the datagrams handed to the kernel.
+    pub bytes_sent: u64,
+    /// Bytes of the datagrams received.
+    pub bytes_received: u64,
     /// Datagrams the kernel refused to send.
     pub send_errors: u64,
     /// Transmits to a node id missing from the peer table.
@@ -305,9 +312,12 @@ pub async fn drive(
         u32::try_from(node.cpg().config().message_max).unwrap_or(u32::MAX),
     );
     let access = api::Access::from_config(&config.cluster.uidgid);
-    let confdb = api::Confdb::new(config.reload.as_ref().map(|r| &r.parsed), access.gids().clone());
+    let confdb = api::Confdb::new(config.reload.as_ref().map(|r| &r.parsed), &access);
     let ipc = IpcServer::bind(&socket_path, access, session_config)?;
     tracing::info!("local API on {}", ipc.path().display());
+    if let Some(addr) = config.cluster.metrics_listen {
+        api::http::spawn(addr, ipc.input_sender())?;
+    }
     let epoch_stored = crypto.epoch();
     let mut driver = Driver {
         node,
@@ -328,6 +338,7 @@ pub async fn drive(
         ready: false,
         multicast,
         stats: DriverStats::default(),
+        shutdown_requested: false,
     };
     let stop_at = config.run_for.map(|d| clock.after(d));
     let (fence_done, mut fence_results) = tokio::sync::mpsc::channel(16);
@@ -365,6 +376,7 @@ pub async fn drive(
             }
             Input::Received(Ok((link, len, from))) => {
                 tracing::trace!(%link, %from, len, "datagram");
+                driver.stats.bytes_received += len as u64;
                 // A fresh buffer of its own, so the crypto decrypts it in place.
                 let datagram = Bytes::copy_from_slice(&buf[..len]);
                 driver.receive(link, datagram, from);
@@ -395,6 +407,12 @@ pub async fn drive(
             Input::Accepted(Err(e)) => tracing::warn!("IPC accept failed: {e}"),
             Input::Client(ClientInput::Bytes(client, bytes)) => driver.client_bytes(client, &bytes),
             Input::Client(ClientInput::Closed(client)) => driver.drop_client(client, "closed its connection"),
+            Input::Client(ClientInput::Metrics(reply)) => {
+                let _ = reply.send(driver.metrics_text());
+            }
+        }
+        if driver.shutdown_requested {
+            break StopReason::Shutdown;
         }
     };
     tracing::info!("stopping: {reason}; leaving the ring");
@@ -404,6 +422,8 @@ pub async fn drive(
     // A clean leave: the members fail us at once instead of waiting for a token timeout.
     driver.node.leave(clock.now());
     driver.flush().await?;
+    // The last answers (a shutdown's `Ok`) reach their clients before the sockets close.
+    driver.ipc.drain(Duration::from_millis(500)).await;
     Ok(driver.summary(reason))
 }
 
@@ -483,6 +503,8 @@ struct Driver<'a> {
     /// `transport: udp`: where packets for every node go, once.
     multicast: Option<multicast::Multicast>,
     stats: DriverStats,
+    /// A client asked the daemon to stop (`totemctl shutdown`).
+    shutdown_requested: bool,
 }
 
 impl Driver<'_> {
@@ -515,6 +537,7 @@ impl Driver<'_> {
         }
         let mut fencing_changed = false;
         while let Some(event) = self.node.poll_fence_event() {
+            self.confdb.mark_live_dirty();
             fencing_changed |= !matches!(event, FenceEvent::AttemptFailed { .. } | FenceEvent::Owner { .. });
             tracing::warn!("fencing: {event:?}");
         }
@@ -523,6 +546,7 @@ impl Driver<'_> {
         }
         while let Some(q) = self.node.poll_quorum_event() {
             let members = fmt_members(&q.members);
+            self.confdb.mark_live_dirty();
             if q.quorate {
                 tracing::info!("quorum: quorate, ring {} members {members}", q.ring_id);
             } else {
@@ -551,6 +575,7 @@ impl Driver<'_> {
                 }
             }
         }
+        self.refresh_live_if_dirty();
         self.flush_confdb();
         while let Some(transmit) = self.links.poll_transmit() {
             self.send_link(transmit).await;
@@ -676,7 +701,10 @@ impl Driver<'_> {
 
     async fn send_to(socket: &UdpSocket, stats: &mut DriverStats, payload: &[u8], addr: SocketAddr) {
         match socket.send_to(payload, addr).await {
-            Ok(_) => stats.datagrams_sent += 1,
+            Ok(n) => {
+                stats.datagrams_sent += 1;
+                stats.bytes_sent += n as u64;
+            }
             Err(e) => {
                 stats.send_errors += 1;
                 // Warn on the 1st, 2nd, 4th, 8th... failure: visible, but no flood when a peer is unreachable.
@@ -729,9 +757,13 @@ impl Driver<'_> {
                         }
                         continue;
                     }
-                    if api::Confdb::reads(&body) {
-                        self.confdb.refresh_counters(self.node.stats(), &self.stats);
+                    if self.admin_request(id, request.id, &body) {
+                        continue;
                     }
+                    if api::Confdb::reads(&body) {
+                        self.refresh_confdb();
+                    }
+                    let Some(client) = self.ipc.clients.get_mut(&id) else { return };
                     if let Some(answer) = self.confdb.handle(id, client.uid, client.gid, &body) {
                         let response = match answer {
                             Ok(result) => ipc::Response::new(request.id, result),
@@ -802,6 +834,9 @@ impl Driver<'_> {
         for change in &plan.not_applied {
             tracing::warn!("reload: not applied, needs a restart: {change}");
         }
+        if plan.uidgid {
+            self.apply_uidgid(&file.settings.uidgid);
+        }
         self.confdb.reload(&running);
         if let Some(source) = &mut self.reload_source {
             source.parsed = running;
@@ -847,6 +882,9 @@ impl Driver<'_> {
                     slow.push(id);
                 }
                 continue;
+            }
+            if matches!(event, cpg::CpgEvent::Confchg(_)) {
+                self.confdb.mark_live_dirty();
             }
             if let Err(e) = client.session.send_event(api::event_to_wire(event)) {
                 tracing::debug!(client = id.0, "event not queued: {e}");

@@ -38,6 +38,17 @@ impl Access {
         access
     }
 
+    /// Grants for unit tests, without reading /etc/passwd or /etc/group.
+    #[cfg(test)]
+    pub(in crate::runtime) fn for_tests(uids: BTreeSet<u32>, gids: BTreeSet<u32>) -> Access {
+        Access { own_uid: 0, uids, gids }
+    }
+
+    /// The granted users (`uidgid { uid: }`).
+    pub fn uids(&self) -> &BTreeSet<u32> {
+        &self.uids
+    }
+
     /// The granted groups (`uidgid { gid: }`): besides root, they may write confdb keys.
     pub fn gids(&self) -> &BTreeSet<u32> {
         &self.gids

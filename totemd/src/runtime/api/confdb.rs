@@ -34,7 +34,7 @@ const ENGINE_COUNTERS: [CounterSource<totem::Stats>; 10] = [
     ("messages_delivered", |s| s.messages_delivered),
     ("token_rotations", |s| s.token_rotations),
     ("retransmits", |s| s.retransmits),
-    ("configurations", |s| s.configurations),
+    ("membership_changes", |s| s.configurations),
     ("token_retransmits", |s| s.token_retransmits),
     ("dropped_checksum", |s| s.dropped_checksum),
     ("dropped_malformed", |s| s.dropped_malformed),
@@ -42,17 +42,19 @@ const ENGINE_COUNTERS: [CounterSource<totem::Stats>; 10] = [
 ];
 
 /// The driver's counters.
-const DRIVER_COUNTERS: [CounterSource<DriverStats>; 12] = [
+const DRIVER_COUNTERS: [CounterSource<DriverStats>; 14] = [
     ("datagrams_sent", |s| s.datagrams_sent),
+    ("bytes_sent", |s| s.bytes_sent),
+    ("bytes_received", |s| s.bytes_received),
     ("send_errors", |s| s.send_errors),
     ("unroutable", |s| s.unroutable),
     ("recv_errors", |s| s.recv_errors),
     ("persists", |s| s.persists),
-    ("open_auth_failed", |s| s.open_auth_failed),
-    ("open_replay", |s| s.open_replay),
-    ("open_bad_version", |s| s.open_bad_version),
-    ("open_too_short", |s| s.open_too_short),
-    ("open_too_many_senders", |s| s.open_too_many_senders),
+    ("dropped_auth", |s| s.open_auth_failed),
+    ("dropped_replay", |s| s.open_replay),
+    ("dropped_bad_version", |s| s.open_bad_version),
+    ("dropped_too_short", |s| s.open_too_short),
+    ("dropped_too_many_senders", |s| s.open_too_many_senders),
     ("seal_errors", |s| s.seal_errors),
     ("epochs_stored", |s| s.epochs_stored),
 ];
@@ -66,14 +68,16 @@ pub(in crate::runtime) struct Confdb {
     joined: BTreeSet<NodeId>,
     /// Each client's tracks, to check an untrack is its own.
     tracks: BTreeMap<ClientId, BTreeSet<TrackId>>,
+    /// Whether the live keys (groups, quorum, fencing) may be out of date.
+    live_dirty: bool,
 }
 
 impl Confdb {
     /// A store with the configuration file's keys (when started with one) and the counters;
-    /// `write_gids` are the `uidgid` groups that may write besides root.
-    pub(in crate::runtime) fn new(parsed: Option<&Parsed>, write_gids: BTreeSet<u32>) -> Confdb {
+    /// the `uidgid` groups of `access` may write besides root.
+    pub(in crate::runtime) fn new(parsed: Option<&Parsed>, access: &super::Access) -> Confdb {
         let mut store = Store::default();
-        store.set_access(AccessPolicy { write_gids, ..AccessPolicy::default() });
+        store.set_access(AccessPolicy { write_gids: access.gids().clone(), ..AccessPolicy::default() });
         if let Some(parsed) = parsed {
             for (key, line, e) in store.load_parsed(parsed).skipped {
                 tracing::debug!("confdb: line {line}: {key} not stored: {e}");
@@ -84,7 +88,16 @@ impl Confdb {
         };
         let engine = ENGINE_COUNTERS.iter().map(|(name, _)| counter(name)).collect();
         let driver = DRIVER_COUNTERS.iter().map(|(name, _)| counter(name)).collect();
-        Confdb { store, engine, driver, joined: BTreeSet::new(), tracks: BTreeMap::new() }
+        let mut confdb = Confdb {
+            store,
+            engine,
+            driver,
+            joined: BTreeSet::new(),
+            tracks: BTreeMap::new(),
+            live_dirty: true,
+        };
+        confdb.set_access(access.uids(), access.gids());
+        confdb
     }
 
     /// Brings the counters up to the stats.
@@ -114,6 +127,45 @@ impl Confdb {
             self.daemon_set(&format!("runtime.members.{}.status", joined.0), Value::String("joined".into()));
         }
         self.joined = now;
+        self.live_dirty = true;
+    }
+
+    /// Something the live keys show may have changed (a quorum or fencing event, a group change).
+    pub(in crate::runtime) fn mark_live_dirty(&mut self) {
+        self.live_dirty = true;
+    }
+
+    /// Whether the live keys may be out of date.
+    pub(in crate::runtime) fn live_dirty(&self) -> bool {
+        self.live_dirty
+    }
+
+    /// Brings the live keys ([`super::live`]) to `keys`: sets what changed, deletes what is no
+    /// longer listed under [`super::live::LIVE_PREFIXES`]; trackers see only real changes.
+    pub(in crate::runtime) fn sync_live(&mut self, keys: Vec<(String, Value)>) {
+        self.live_dirty = false;
+        let listed: BTreeSet<&str> = keys.iter().map(|(k, _)| k.as_str()).collect();
+        let gone: Vec<String> = super::live::LIVE_PREFIXES
+            .iter()
+            .flat_map(|p| self.store.iter_prefix(p).map(|(k, _)| k.to_string()).collect::<Vec<_>>())
+            .filter(|k| !listed.contains(k.as_str()))
+            .collect();
+        for key in gone {
+            let _ = self.store.delete(Writer::Daemon, &key);
+        }
+        for (key, value) in keys {
+            self.daemon_set(&key, value);
+        }
+    }
+
+    /// The `uidgid` groups changed: they (and root) may write from now on; the resolved ids
+    /// show as `runtime.access.uids` and `runtime.access.gids`.
+    pub(in crate::runtime) fn set_access(&mut self, uids: &BTreeSet<u32>, gids: &BTreeSet<u32>) {
+        let policy = AccessPolicy { write_gids: gids.clone(), ..self.store.access().clone() };
+        self.store.set_access(policy);
+        let list = |ids: &BTreeSet<u32>| ids.iter().map(u32::to_string).collect::<Vec<_>>().join(" ");
+        self.daemon_set("runtime.access.uids", Value::String(list(uids)));
+        self.daemon_set("runtime.access.gids", Value::String(list(gids)));
     }
 
     /// A link to a peer went up or down: `runtime.links.<node>.<link>.connected` (1 or 0).
@@ -197,6 +249,7 @@ impl Confdb {
 
     /// The client is gone: its tracks end.
     pub(in crate::runtime) fn drop_client(&mut self, client: ClientId) {
+        self.live_dirty = true;
         self.tracks.remove(&client);
         self.store.untrack_all(TrackerId(client.0));
     }
@@ -270,7 +323,10 @@ mod tests {
 
     fn confdb() -> Confdb {
         let parsed = confdb::conf::parse("totem {\n token: 3000\n}\n", "corosync.conf").expect("parses");
-        Confdb::new(Some(&parsed), BTreeSet::from([ADMINS]))
+        Confdb::new(
+            Some(&parsed),
+            &super::super::Access::for_tests(BTreeSet::new(), BTreeSet::from([ADMINS])),
+        )
     }
 
     fn set(key: &str, type_name: &str, text: &str) -> RequestBody {

@@ -10,7 +10,11 @@
 //! never wait for a slow one.
 
 mod access;
+mod admin;
 mod confdb;
+pub mod http;
+mod live;
+pub mod metrics;
 mod requests;
 
 use std::collections::BTreeMap;
@@ -47,6 +51,14 @@ pub enum IpcSetupError {
     /// Another daemon answers on the socket.
     #[error("{0}: another daemon is listening on this socket")]
     InUse(PathBuf),
+    /// The metrics listener (`system.metrics_listen`) could not be bound.
+    #[error("cannot listen for metrics on tcp {addr} (system.metrics_listen): {source}")]
+    Metrics {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// The cause.
+        source: io::Error,
+    },
     /// The socket could not be created.
     #[error("cannot create the IPC socket {path}: {source}")]
     Bind {
@@ -57,12 +69,14 @@ pub enum IpcSetupError {
     },
 }
 
-/// What a reader task tells the loop.
+/// What a reader task (or the metrics listener) tells the loop.
 pub(super) enum ClientInput {
     /// Bytes read.
     Bytes(ClientId, Bytes),
     /// The client closed its end, or reading failed.
     Closed(ClientId),
+    /// The HTTP listener wants the metrics text.
+    Metrics(tokio::sync::oneshot::Sender<String>),
 }
 
 /// One connected client.
@@ -149,6 +163,30 @@ impl IpcServer {
     /// The socket path.
     pub(super) fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Where the metrics listener sends its requests (the readers' channel).
+    pub(super) fn input_sender(&self) -> mpsc::Sender<ClientInput> {
+        self.input_tx.clone()
+    }
+
+    /// New grants (a reload changed `uidgid`): they apply to new connections; the socket's
+    /// mode follows (0666 when anyone besides root and the daemon's user is granted).
+    pub(super) fn set_access(&mut self, access: Access) {
+        let mode = if access.grants_others() { 0o666 } else { 0o600 };
+        if let Err(e) = std::fs::set_permissions(&self.path, std::fs::Permissions::from_mode(mode)) {
+            tracing::warn!("cannot set the mode of {}: {e}", self.path.display());
+        }
+        self.access = access;
+    }
+
+    /// Waits until every client's queued bytes are written, or `limit` passes (at shutdown,
+    /// so the last answers arrive).
+    pub(super) async fn drain(&self, limit: std::time::Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        while self.clients.values().any(|c| c.backlog() > 0) && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
     }
 
     /// The listener and the readers' channel, to wait on both at once.

@@ -91,7 +91,9 @@ pub(in crate::runtime) fn handle_request(
         | RequestBody::ConfdbDelete(_)
         | RequestBody::ConfdbIter(_)
         | RequestBody::ConfdbTrack(_)
-        | RequestBody::ConfdbUntrack(_) => Err((ErrorCode::NotSupported, "handled by the driver".into())),
+        | RequestBody::ConfdbUntrack(_)
+        | RequestBody::Metrics(_)
+        | RequestBody::Shutdown(_) => Err((ErrorCode::NotSupported, "handled by the driver".into())),
     };
     match result {
         Ok(result) => Response::new(id, result),
@@ -147,14 +149,6 @@ fn quorum_reply(node: &Node, names: &BTreeMap<NodeId, String>) -> QuorumReply {
         };
     };
     let s = q.status();
-    let f = s.flags;
-    let flags = [
-        (f.two_node, "2Node"),
-        (f.quorate, "Quorate"),
-        (f.wait_for_all, "WaitForAll"),
-        (f.last_man_standing, "LastManStanding"),
-        (f.auto_tie_breaker, "AutoTieBreaker"),
-    ];
     QuorumReply {
         provider: quorum::format::PROVIDER.into(),
         node_id: s.node_id.0,
@@ -165,7 +159,7 @@ fn quorum_reply(node: &Node, names: &BTreeMap<NodeId, String>) -> QuorumReply {
         highest_expected: s.highest_expected,
         total_votes: s.total_votes,
         quorum: s.quorum,
-        flags: flags.iter().filter(|(on, _)| *on).map(|(_, name)| name.to_string()).collect(),
+        flags: quorum_flags(&s.flags).into_iter().map(String::from).collect(),
         members: s
             .members
             .iter()
@@ -198,6 +192,18 @@ fn fencing_text(node: &Node) -> String {
     let held = if f.is_blocking() { "held (fencing in progress)" } else { "running" };
     text.push_str(&format!("Service:          {held}\n"));
     text
+}
+
+/// The flags in force, named as corosync-quorumtool prints them.
+pub(in crate::runtime) fn quorum_flags(f: &quorum::StatusFlags) -> Vec<&'static str> {
+    let flags = [
+        (f.two_node, "2Node"),
+        (f.quorate, "Quorate"),
+        (f.wait_for_all, "WaitForAll"),
+        (f.last_man_standing, "LastManStanding"),
+        (f.auto_tie_breaker, "AutoTieBreaker"),
+    ];
+    flags.iter().filter(|(on, _)| *on).map(|(_, name)| *name).collect()
 }
 
 fn group(name: Bytes) -> Result<GroupName, (ErrorCode, String)> {

@@ -1,0 +1,144 @@
+//! The live state under `runtime.` besides the ring and the counters: closed process groups,
+//! votequorum and fencing, as confdb keys (corosync keeps `runtime.votequorum.*` in cmap; the
+//! groups and the fencing state have no cmap counterpart, so their names follow the same style).
+//!
+//! [`live_keys`] lists every key and value from the node's state; the driver hands them to
+//! [`super::Confdb::sync_live`], which sets what changed and deletes what is gone, so trackers
+//! see each change once. It runs before every confdb read and after the events that change
+//! this state (new ring, quorum and fencing events, group changes, clients leaving), never per
+//! packet.
+//!
+//! - `runtime.local_node_id`
+//! - `runtime.cpg.group_count`; `runtime.cpg.group.<i>.name`, `.member_count`, `.members`
+//!   (`NODE:PID` pairs), groups in name order
+//! - `runtime.votequorum.this_node_id`, `.quorate`, `.expected_votes`, `.highest_expected`,
+//!   `.total_votes`, `.quorum`, `.two_node`, `.wait_for_all`, `.last_man_standing`,
+//!   `.auto_tie_breaker`, `.flags` (as corosync-quorumtool prints them);
+//!   `runtime.votequorum.nodes.<id>.votes` and `.expected_votes` for each member
+//! - `runtime.fencing.pending` (node ids), `.pending_count`, `.blocking`; the history, oldest
+//!   first: `runtime.fencing.history.<i>.node`, `.time` (Unix seconds), `.result` (the method
+//!   that fenced it, or `acknowledged`), `.failed_attempts`; `runtime.fencing.history_count`
+
+use totem::Instant;
+
+use confdb::store::Value;
+
+use crate::node::Node;
+
+/// The prefixes [`live_keys`] owns: every key under them that it does not list is deleted.
+pub(in crate::runtime) const LIVE_PREFIXES: [&str; 4] =
+    ["runtime.local_node_id", "runtime.cpg.", "runtime.votequorum.", "runtime.fencing."];
+
+/// Every live key and its value, in key order within each part.
+///
+/// `now` is the engine's time and `unix_now` the wall clock's seconds at the same moment, to
+/// date the fencing history.
+pub(in crate::runtime) fn live_keys(node: &Node, now: Instant, unix_now: u64) -> Vec<(String, Value)> {
+    let mut keys = vec![("runtime.local_node_id".to_string(), Value::U32(node.node_id().0))];
+    cpg_keys(node, &mut keys);
+    quorum_keys(node, &mut keys);
+    fencing_keys(node, now, unix_now, &mut keys);
+    keys
+}
+
+fn cpg_keys(node: &Node, keys: &mut Vec<(String, Value)>) {
+    let mut count = 0u32;
+    for (i, (name, members)) in node.cpg().groups().enumerate() {
+        let base = format!("runtime.cpg.group.{i}");
+        let list: Vec<String> = members.iter().map(|m| format!("{}:{}", m.node_id, m.pid)).collect();
+        keys.push((format!("{base}.name"), Value::String(name.to_string())));
+        keys.push((
+            format!("{base}.member_count"),
+            Value::U32(u32::try_from(members.len()).unwrap_or(u32::MAX)),
+        ));
+        keys.push((format!("{base}.members"), Value::String(list.join(" "))));
+        count += 1;
+    }
+    keys.push(("runtime.cpg.group_count".to_string(), Value::U32(count)));
+}
+
+fn quorum_keys(node: &Node, keys: &mut Vec<(String, Value)>) {
+    let Some(q) = node.quorum() else { return };
+    let s = q.status();
+    let f = s.flags;
+    let flag = |on: bool| Value::U8(u8::from(on));
+    let flags = super::requests::quorum_flags(&f);
+    let base = "runtime.votequorum";
+    for (key, value) in [
+        ("this_node_id", Value::U32(s.node_id.0)),
+        ("quorate", flag(s.quorate)),
+        ("expected_votes", Value::U32(s.expected_votes)),
+        ("highest_expected", Value::U32(s.highest_expected)),
+        ("total_votes", Value::U32(s.total_votes)),
+        ("quorum", Value::U32(s.quorum)),
+        ("two_node", flag(f.two_node)),
+        ("wait_for_all", flag(f.wait_for_all)),
+        ("last_man_standing", flag(f.last_man_standing)),
+        ("auto_tie_breaker", flag(f.auto_tie_breaker)),
+        ("flags", Value::String(flags.join(" "))),
+    ] {
+        keys.push((format!("{base}.{key}"), value));
+    }
+    for m in &s.members {
+        keys.push((format!("{base}.nodes.{}.votes", m.node_id.0), Value::U32(m.votes)));
+        keys.push((format!("{base}.nodes.{}.expected_votes", m.node_id.0), Value::U32(m.expected_votes)));
+    }
+}
+
+fn fencing_keys(node: &Node, now: Instant, unix_now: u64, keys: &mut Vec<(String, Value)>) {
+    let Some(f) = node.fencer() else { return };
+    let pending: Vec<String> = f.pending().iter().map(|n| n.0.to_string()).collect();
+    keys.push(("runtime.fencing.blocking".to_string(), Value::U8(u8::from(f.is_blocking()))));
+    keys.push(("runtime.fencing.pending".to_string(), Value::String(pending.join(" "))));
+    keys.push((
+        "runtime.fencing.pending_count".to_string(),
+        Value::U32(u32::try_from(pending.len()).unwrap_or(u32::MAX)),
+    ));
+    let mut count = 0u32;
+    for (i, h) in f.history().enumerate() {
+        let base = format!("runtime.fencing.history.{i}");
+        let ago = now.as_nanos().saturating_sub(h.at.as_nanos()) / 1_000_000_000;
+        keys.push((format!("{base}.node"), Value::U32(h.node.0)));
+        keys.push((format!("{base}.time"), Value::U64(unix_now.saturating_sub(ago))));
+        keys.push((format!("{base}.result"), Value::String(h.by.clone())));
+        keys.push((format!("{base}.failed_attempts"), Value::U32(h.failed_attempts)));
+        count += 1;
+    }
+    keys.push(("runtime.fencing.history_count".to_string(), Value::U32(count)));
+}
+
+#[cfg(test)]
+mod tests {
+    use totem::{NodeId, PersistedState, TotemConfig};
+
+    use super::*;
+
+    fn value(keys: &[(String, Value)], key: &str) -> Option<String> {
+        keys.iter().find(|(k, _)| k == key).map(|(_, v)| v.to_string())
+    }
+
+    #[test]
+    fn quorum_keys_appear_with_a_provider_and_nothing_without_one() {
+        let now = Instant::from_nanos(0);
+        let mut node =
+            Node::new(NodeId(1), TotemConfig::default(), PersistedState::default(), 7, now).expect("node");
+        let keys = live_keys(&node, now, 1_000);
+        assert_eq!(value(&keys, "runtime.local_node_id").as_deref(), Some("1"));
+        assert_eq!(value(&keys, "runtime.cpg.group_count").as_deref(), Some("0"));
+        assert!(keys.iter().all(|(k, _)| !k.starts_with("runtime.votequorum.")), "no provider, no keys");
+        assert!(keys.iter().all(|(k, _)| !k.starts_with("runtime.fencing.")), "no fencing, no keys");
+        assert!(keys.iter().all(|(k, _)| LIVE_PREFIXES.iter().any(|p| k.starts_with(p))));
+
+        let quorum = quorum::QuorumConfig {
+            nodelist: [(NodeId(1), 1), (NodeId(2), 1)].into_iter().collect(),
+            ..quorum::QuorumConfig::default()
+        };
+        node.enable_quorum(&quorum).expect("quorum");
+        let keys = live_keys(&node, now, 1_000);
+        assert_eq!(value(&keys, "runtime.votequorum.this_node_id").as_deref(), Some("1"));
+        assert_eq!(value(&keys, "runtime.votequorum.quorate").as_deref(), Some("0"));
+        assert_eq!(value(&keys, "runtime.votequorum.expected_votes").as_deref(), Some("2"));
+        assert_eq!(value(&keys, "runtime.votequorum.quorum").as_deref(), Some("2"));
+        assert!(value(&keys, "runtime.votequorum.nodes.1.votes").is_some(), "{keys:?}");
+    }
+}
