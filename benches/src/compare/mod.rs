@@ -136,11 +136,11 @@ impl Plan {
 /// Runs the comparison, prints the table, writes `compare.json` and `compare.md`.
 pub fn run(args: &CompareArgs) -> Result<()> {
     let plan = Plan::of(args)?;
+    net::install_signal_cleanup();
     if !args.no_install {
         install()?;
     }
     let tools = build()?;
-    net::install_signal_cleanup();
     let net = Net::new()?;
     let mut figures = Figures::default();
     figures.notes.push(format!(
