@@ -16,10 +16,12 @@
 //!   iteration, tracking with ordered bounded notifications, access control, cheap counters,
 //!   load and reload of a parsed corosync.conf.
 //!
-//! It will later also own the store's service inside the daemon and the client API that
-//! applications link.
+//! And, with the feature `client`, the API applications link: [`client::Confdb`] talks to
+//! the daemon's store through its local socket (get, set, delete, iterate, track).
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "client")]
+pub mod client;
 pub mod cluster_conf;
 pub mod conf;
 pub mod store;

@@ -5,17 +5,25 @@
 //! - `totemctl keygen [PATH]`: write a random authkey, as corosync-keygen does.
 //! - `totemctl cpg list|listen|send`: closed process groups through the daemon's socket
 //!   (see `totemctl/cpg_cmd.rs`).
-//! - `totemctl status [--json]`, `totemctl reload`: this node's ring, members and links; read
-//!   the configuration again (`totemctl/daemon_cmd.rs`).
-//! - `totemctl quorum [--json] | quorum expected N | quorum votes NODE N`: votequorum's state
-//!   and run-time changes (`totemctl/quorum_cmd.rs`).
+//! - `totemctl status`, `totemctl reload`: this node's ring, members and links; read the
+//!   configuration again (`totemctl/daemon_cmd.rs`).
+//! - `totemctl nodes`, `totemctl metrics`, `totemctl shutdown`: every node in one table, the
+//!   counters in the Prometheus text format, a clean leave (`totemctl/admin_cmd.rs`).
+//! - `totemctl quorum | quorum expected N | quorum votes NODE N`, `totemctl fence NODE | fence
+//!   ack NODE`: votequorum's state and run-time changes, fencing (`totemctl/quorum_cmd.rs`).
 //! - `totemctl confdb get|set|delete|dump|track`: the daemon's key-value store, as
 //!   corosync-cmapctl shows it (`totemctl/confdb_cmd.rs`).
+//! - `totemctl completion bash|zsh|fish`: shell completion generated from this definition.
+//!
+//! Every subcommand that talks to the daemon takes `--socket PATH` and `--json` (one JSON
+//! document, or one per line for the streams `cpg listen` and `confdb track`).
 //!
 //! Exit status: 0 on success, 2 for an invalid input file, 1 for any other failure
-//! (unreadable input, output not writable, daemon down or refusing).
+//! (unreadable input, output not writable, daemon down or refusing), with one line on stderr.
 #![forbid(unsafe_code)]
 
+#[path = "totemctl/admin_cmd.rs"]
+mod admin_cmd;
 #[path = "totemctl/confdb_cmd.rs"]
 mod confdb_cmd;
 #[path = "totemctl/cpg_cmd.rs"]
@@ -31,7 +39,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use confdb::cluster_conf;
 use totemd::config::{check_and_print, check_text};
 
@@ -40,14 +48,27 @@ use totemd::config::{check_and_print, check_text};
 #[command(
     name = "totemctl",
     version,
+    long_about = "Administration tool of totemd, the Totem daemon that replaces corosync.\n\n\
+        One tool for what corosync-cfgtool, corosync-quorumtool, corosync-cmapctl, \
+        corosync-cpgtool and corosync-keygen do. The subcommands that talk to the daemon use \
+        its local socket: --socket PATH, else $TOTEMD_SOCKET, else /var/lib/totemd/totemd.sock \
+        if it exists, else ./totemd-state/totemd.sock. They print a readable table, or one \
+        JSON document with --json.",
     after_help = "Examples:\n  \
+        totemctl status                      this node's ring and links\n  \
+        totemctl nodes                       every node: name, addresses, votes, status, links\n  \
+        totemctl quorum                      votequorum's state (corosync-quorumtool -s)\n  \
+        totemctl confdb dump runtime.        live state and counters (corosync-cmapctl)\n  \
+        totemctl confdb track totem.         print each change of the totem keys\n  \
+        totemctl metrics                     counters in the Prometheus text format\n  \
+        totemctl reload                      apply an edited corosync.conf\n  \
+        totemctl shutdown                    leave the ring cleanly and stop totemd\n  \
+        totemctl cpg listen mygroup          print a group's messages as JSON lines\n  \
         totemctl config check /etc/corosync/corosync.conf\n  \
-        totemctl config import /etc/cluster/cluster.conf -o /etc/corosync/corosync.conf\n  \
         totemctl keygen\n  \
-        totemctl cpg list\n  \
-        totemctl cpg listen mygroup\n  \
-        echo hello | totemctl cpg send mygroup\n\n\
-        Exit status: 0 on success, 2 for an invalid input file, 1 for any other failure."
+        totemctl completion bash > /etc/bash_completion.d/totemctl\n\n\
+        Exit status: 0 on success, 2 for an invalid input file, 1 for any other failure \
+        (daemon down or refusing: one line on stderr)."
 )]
 struct Args {
     #[command(subcommand)]
@@ -64,6 +85,8 @@ enum Command {
     /// The file holds raw random bytes (read from /dev/urandom) and is created with mode 0400,
     /// so an existing corosync cluster's key works with totemd and the other way round. Copy
     /// the same file to every node.
+    ///
+    /// Example: totemctl keygen /etc/corosync/authkey
     Keygen {
         /// Where to write the key.
         #[arg(default_value = totemd::keyfile::DEFAULT_PATH)]
@@ -75,8 +98,7 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// This node's ring, its members and the state of each link to each peer
-    /// (corosync-cfgtool -s).
+    /// This node's ring, members and links to each peer (corosync-cfgtool -s).
     Status {
         /// Print one JSON object: node_id, ring_id, state, members, links.
         #[arg(long)]
@@ -84,31 +106,84 @@ enum Command {
         #[command(flatten)]
         socket: cpg_cmd::SocketArg,
     },
-    /// Read the configuration file again and apply what may change at run time: the totem
-    /// timeouts and flow control, the logging levels (corosync-cfgtool -R). Prints each change
-    /// and whether it was applied; other changes need a restart. Same as SIGHUP to totemd.
-    Reload {
-        #[command(flatten)]
-        socket: cpg_cmd::SocketArg,
-    },
-    /// The quorum state as corosync-quorumtool -s prints it (provider, nodes, ring, quorate,
-    /// expected and total votes, quorum, flags, members), or change votes at run time.
-    Quorum {
-        #[command(subcommand)]
-        command: Option<quorum_cmd::QuorumCommand>,
-        /// Print one JSON object instead.
+    /// Every node: id, name, addresses, votes, status and links.
+    ///
+    /// The nodes this daemon knows of (the nodelist, the ring's members, the links' peers):
+    /// node id, name, addresses, votes, status (member, left, not seen) and each link's state.
+    ///
+    /// Example: totemctl nodes --json
+    Nodes {
+        /// Print one JSON object: {"local_node_id":..,"nodes":[{"node_id":..,"name":..,
+        /// "addresses":[..],"votes":..,"status":..,"local":..,"links":[..]}]}.
         #[arg(long)]
         json: bool,
         #[command(flatten)]
         socket: cpg_cmd::SocketArg,
     },
-    /// Fence NODE now with its configured methods (fence_node), or `fence ack NODE` to
-    /// confirm by hand that a node is down when no device works.
+    /// Read corosync.conf again and apply what may change at run time (corosync-cfgtool -R).
+    ///
+    /// What applies at once: the totem timeouts and flow control, the logging levels, the
+    /// uidgid grants.
+    /// Prints each change and whether it was applied; other changes need a restart. Same as
+    /// SIGHUP to totemd.
+    Reload {
+        /// Print one JSON object: {"applied":[..],"not_applied":[..]}.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        socket: cpg_cmd::SocketArg,
+    },
+    /// Stop this node's totemd after a clean leave of the ring (corosync-cfgtool -H).
+    ///
+    /// Its peers form a new ring at once, without waiting for a token timeout; totemd exits 0.
+    /// Waits until it has stopped.
+    Shutdown {
+        /// Print {"stopped":true} once it stopped.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        socket: cpg_cmd::SocketArg,
+    },
+    /// The runtime counters and gauges in the Prometheus text format.
+    ///
+    /// totem_* metrics with node, link and reason labels: the same text totemd serves at
+    /// http://ADDR/metrics when `system { metrics_listen: ADDR }` is set in corosync.conf.
+    Metrics {
+        /// Print one JSON array of samples: [{"name":..,"labels":{..},"value":..}].
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        socket: cpg_cmd::SocketArg,
+    },
+    /// The quorum state (corosync-quorumtool -s), or change votes at run time.
+    ///
+    /// Shows the provider, nodes, ring, quorate, expected and total votes, quorum, flags and
+    /// members.
+    ///
+    /// Examples: totemctl quorum   totemctl quorum expected 2   totemctl quorum votes 3 2
+    Quorum {
+        #[command(subcommand)]
+        command: Option<quorum_cmd::QuorumCommand>,
+        /// Print one JSON object instead ({"ok":true} for a change).
+        #[arg(long, global = true)]
+        json: bool,
+        #[command(flatten)]
+        socket: cpg_cmd::SocketArg,
+    },
+    /// Fence NODE now (fence_node), or confirm by hand that it is down (`fence ack NODE`).
+    ///
+    /// `fence NODE` runs its configured methods; `fence ack NODE` completes a pending fence
+    /// when no device works (only after checking the node really is off).
+    ///
+    /// Examples: totemctl fence 2   totemctl fence ack 2
     Fence {
         #[command(subcommand)]
         command: Option<quorum_cmd::FenceCommand>,
         /// The node id to fence.
         node: Option<u32>,
+        /// Print {"requested":..,"node_id":..} when the daemon took the request.
+        #[arg(long, global = true)]
+        json: bool,
         #[command(flatten)]
         socket: cpg_cmd::SocketArg,
     },
@@ -116,8 +191,23 @@ enum Command {
     #[command(subcommand)]
     Cpg(cpg_cmd::CpgCommand),
     /// The daemon's key-value store (corosync-cmapctl): get, set, delete, dump, track keys.
+    ///
+    /// The configuration file's keys (totem.token, nodelist.node.0.ring0_addr, ...) and the
+    /// live state under runtime.: the ring (runtime.totem.ring_id), members
+    /// (runtime.members.N.status), links (runtime.links.N.L.connected), counters
+    /// (runtime.totem.*), groups (runtime.cpg.*), quorum (runtime.votequorum.*), fencing
+    /// (runtime.fencing.*).
     #[command(subcommand)]
     Confdb(confdb_cmd::ConfdbCommand),
+    /// Print a completion script for SHELL, generated from this tool's definition.
+    ///
+    /// Examples: totemctl completion bash > /etc/bash_completion.d/totemctl
+    ///           totemctl completion zsh > "${fpath[1]}/_totemctl"
+    ///           totemctl completion fish > ~/.config/fish/completions/totemctl.fish
+    Completion {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -166,9 +256,19 @@ fn main() -> ExitCode {
         Command::Cpg(command) => cpg_cmd::run(command),
         Command::Confdb(command) => confdb_cmd::run(command),
         Command::Status { json, socket } => daemon_cmd::run(json, &socket),
-        Command::Reload { socket } => daemon_cmd::reload(&socket),
+        Command::Nodes { json, socket } => admin_cmd::nodes(json, &socket),
+        Command::Reload { json, socket } => daemon_cmd::reload(json, &socket),
+        Command::Shutdown { json, socket } => admin_cmd::shutdown(json, &socket),
+        Command::Metrics { json, socket } => admin_cmd::metrics(json, &socket),
         Command::Quorum { command, json, socket } => quorum_cmd::run(command, json, &socket),
-        Command::Fence { command, node, socket } => quorum_cmd::fence(command, node, &socket),
+        Command::Fence { command, node, json, socket } => quorum_cmd::fence(command, node, json, &socket),
+        Command::Completion { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Args::command(), "totemctl", &mut script);
+            // A closed pipe (`| head`) is no error worth a message.
+            let _ = std::io::stdout().write_all(&script);
+            ExitCode::SUCCESS
+        }
     }
 }
 

@@ -1,4 +1,5 @@
-//! `totemctl confdb ...`: the daemon's key-value store, as corosync-cmapctl shows it.
+//! `totemctl confdb ...`: the daemon's key-value store, as corosync-cmapctl shows it, through
+//! the confdb client library ([`confdb::client`]).
 
 use std::io::Write;
 use std::path::Path;
@@ -6,17 +7,17 @@ use std::process::ExitCode;
 
 use base64::Engine as _;
 use clap::Subcommand;
-use ipc::{
-    ConfdbChange, ConfdbDelete, ConfdbEntry, ConfdbGet, ConfdbIter, ConfdbNotify, ConfdbSet, ConfdbTrack,
-    ConfdbValue, Connection, EventKind, RequestBody, ResponseResult,
-};
-use serde_json::{json, Value};
+use confdb::client::{Change, ChangeKind, Confdb};
+use confdb::store::Value;
+use serde_json::{json, Value as Json};
 
 use crate::cpg_cmd::SocketArg;
 
 #[derive(Debug, Subcommand)]
 pub enum ConfdbCommand {
     /// Print one key as `KEY (TYPE) = VALUE` (corosync-cmapctl -g KEY).
+    ///
+    /// Example: totemctl confdb get totem.token
     Get {
         /// The key.
         key: String,
@@ -28,6 +29,8 @@ pub enum ConfdbCommand {
     },
     /// Set a key, creating it if needed (corosync-cmapctl -s KEY TYPE VALUE). Root and the
     /// groups of `uidgid { gid: }` may write; `runtime.` keys are read-only.
+    ///
+    /// Example: totemctl confdb set app.mode str active
     Set {
         /// The key.
         key: String,
@@ -36,6 +39,9 @@ pub enum ConfdbCommand {
         type_name: String,
         /// The value (bin: printable bytes as is, `\\` and `\xHH`).
         value: String,
+        /// Print {"ok":true} when done.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         socket: SocketArg,
     },
@@ -43,11 +49,16 @@ pub enum ConfdbCommand {
     Delete {
         /// The key.
         key: String,
+        /// Print {"ok":true} when done.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         socket: SocketArg,
     },
     /// Print every key starting with PREFIX (all keys without one) as `KEY (TYPE) = VALUE`
-    /// lines in key order (`corosync-cmapctl [PREFIX]`).
+    /// lines in key order (`corosync-cmapctl [-b] [PREFIX]`).
+    ///
+    /// Examples: totemctl confdb dump runtime.   totemctl confdb dump nodelist. --json
     Dump {
         /// Only keys starting with this.
         prefix: Option<String>,
@@ -61,6 +72,8 @@ pub enum ConfdbCommand {
     /// SIGINT, SIGTERM or the daemon closing (corosync-cmapctl -t PREFIX):
     /// {"key":..,"kind":"added|changed|deleted","old":..,"new":..}; {"kind":"overflow"} when
     /// changes were dropped.
+    ///
+    /// Example: totemctl confdb track runtime.members.
     Track {
         /// The prefix (with --exact: the key).
         prefix: String,
@@ -99,60 +112,53 @@ pub fn run(command: ConfdbCommand) -> ExitCode {
 }
 
 async fn execute(path: &Path, command: ConfdbCommand) -> Result<()> {
-    let (conn, _) = Connection::connect(path, "totemctl").await.map_err(|e| e.to_string())?;
-    let request = |body| async { conn.request(body).await.map_err(|e| e.to_string()) };
+    let db = Confdb::connect_named(path, "totemctl").await.map_err(|e| e.to_string())?;
+    let text = |e: ipc::IpcError| e.to_string();
     match command {
         ConfdbCommand::Get { key, json, .. } => {
-            match request(RequestBody::ConfdbGet(ConfdbGet { key: key.clone() })).await? {
-                ResponseResult::ConfdbValue(reply) => {
-                    let entry = ConfdbEntry { key, value: reply.value };
-                    if json {
-                        println!("{}", entry_json(&entry));
-                    } else {
-                        println!("{}", entry_line(&entry));
-                    }
-                    Ok(())
-                }
-                other => unexpected(other),
+            let value = db.get(&key).await.map_err(text)?;
+            if json {
+                println!("{}", entry_json(&key, &value));
+            } else {
+                println!("{}", entry_line(&key, &value));
             }
         }
-        ConfdbCommand::Set { key, type_name, value, .. } => {
-            let body = RequestBody::ConfdbSet(ConfdbSet { key, type_name, text: value });
-            expect_ok(request(body).await?)
+        ConfdbCommand::Set { key, type_name, value, json, .. } => {
+            db.set_text(&key, &type_name, &value).await.map_err(text)?;
+            print_ok(json);
         }
-        ConfdbCommand::Delete { key, .. } => {
-            expect_ok(request(RequestBody::ConfdbDelete(ConfdbDelete { key })).await?)
+        ConfdbCommand::Delete { key, json, .. } => {
+            db.delete(&key).await.map_err(text)?;
+            print_ok(json);
         }
         ConfdbCommand::Dump { prefix, json, .. } => {
-            let body = RequestBody::ConfdbIter(ConfdbIter { prefix: prefix.unwrap_or_default() });
-            match request(body).await? {
-                ResponseResult::ConfdbEntries(e) if json => {
-                    println!("{}", Value::Array(e.entries.iter().map(entry_json).collect()));
-                    Ok(())
-                }
-                ResponseResult::ConfdbEntries(e) => {
-                    let mut out = std::io::stdout().lock();
-                    for entry in &e.entries {
-                        if writeln!(out, "{}", entry_line(entry)).is_err() {
-                            break; // A closed pipe (`| head`).
-                        }
+            let entries = db.iter_prefix(&prefix.unwrap_or_default()).await.map_err(text)?;
+            if json {
+                println!("{}", Json::Array(entries.iter().map(|(k, v)| entry_json(k, v)).collect()));
+            } else {
+                let mut out = std::io::stdout().lock();
+                for (key, value) in &entries {
+                    if writeln!(out, "{}", entry_line(key, value)).is_err() {
+                        break; // A closed pipe (`| head`).
                     }
-                    Ok(())
                 }
-                other => unexpected(other),
             }
         }
         ConfdbCommand::Track { prefix, exact, .. } => {
-            let body = RequestBody::ConfdbTrack(ConfdbTrack { key_or_prefix: prefix, prefix: !exact });
-            match request(body).await? {
-                ResponseResult::ConfdbTracking(_) => track(&conn).await,
-                other => unexpected(other),
-            }
+            db.track(&prefix, !exact).await.map_err(text)?;
+            track(&db).await?;
         }
+    }
+    Ok(())
+}
+
+fn print_ok(json: bool) {
+    if json {
+        println!("{}", json!({"ok": true}));
     }
 }
 
-async fn track(conn: &Connection) -> Result<()> {
+async fn track(db: &Confdb) -> Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut sigterm = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
@@ -161,110 +167,101 @@ async fn track(conn: &Connection) -> Result<()> {
         tokio::select! {
             _ = sigterm.recv() => return Ok(()),
             _ = sigint.recv() => return Ok(()),
-            event = conn.next_event() => match event.and_then(|e| e.kind) {
-                Some(EventKind::ConfdbNotify(n)) => {
-                    if writeln!(out, "{}", notify_json(&n)).and_then(|()| out.flush()).is_err() {
+            change = db.next_change() => match change {
+                Some(change) => {
+                    if writeln!(out, "{}", change_json(&change)).and_then(|()| out.flush()).is_err() {
                         return Ok(());
                     }
                 }
-                Some(_) => {}
                 None => return Err("totemd closed the connection".into()),
             },
         }
     }
 }
 
-fn expect_ok(result: ResponseResult) -> Result<()> {
-    match result {
-        ResponseResult::Ok(_) => Ok(()),
-        other => unexpected(other),
-    }
-}
-
-fn unexpected(result: ResponseResult) -> Result<()> {
-    Err(format!("unexpected answer from totemd: {result:?}"))
-}
-
 /// `KEY (TYPE) = VALUE`, as corosync-cmapctl prints a key.
-fn entry_line(entry: &ConfdbEntry) -> String {
-    match &entry.value {
-        Some(v) => format!("{} ({}) = {}", entry.key, v.type_name, v.text),
-        None => format!("{} (?) = ?", entry.key),
-    }
+fn entry_line(key: &str, value: &Value) -> String {
+    format!("{key} ({}) = {value}", value.type_name())
 }
 
-fn entry_json(entry: &ConfdbEntry) -> Value {
-    let mut object = json!({"key": entry.key});
-    if let (Some(v), Value::Object(map)) = (&entry.value, &mut object) {
-        if let Value::Object(fields) = value_json(v) {
-            map.extend(fields);
-        }
+fn entry_json(key: &str, value: &Value) -> Json {
+    let mut object = json!({"key": key});
+    if let (Json::Object(map), Json::Object(fields)) = (&mut object, value_json(value)) {
+        map.extend(fields);
     }
     object
 }
 
 /// {"type":..,"value":..}: integers as numbers, other types as their text; binary values add
 /// "value_b64" with the raw bytes.
-fn value_json(v: &ConfdbValue) -> Value {
-    let value = match v.type_name.as_str() {
-        "i8" | "i16" | "i32" | "i64" => v.text.parse::<i64>().map_or_else(|_| json!(v.text), |n| json!(n)),
-        "u8" | "u16" | "u32" | "u64" => v.text.parse::<u64>().map_or_else(|_| json!(v.text), |n| json!(n)),
-        _ => json!(v.text),
+pub fn value_json(v: &Value) -> Json {
+    let text = v.to_string();
+    let value = match v {
+        Value::I8(_) | Value::I16(_) | Value::I32(_) | Value::I64(_) => {
+            text.parse::<i64>().ok().map(|n| json!(n))
+        }
+        Value::U8(_) | Value::U16(_) | Value::U32(_) | Value::U64(_) => {
+            text.parse::<u64>().ok().map(|n| json!(n))
+        }
+        _ => None,
     };
-    let mut object = json!({"type": v.type_name, "value": value});
-    if v.type_name == "bin" {
-        object["value_b64"] = json!(base64::engine::general_purpose::STANDARD.encode(&v.raw));
+    let value = value.unwrap_or_else(|| json!(text));
+    let mut object = json!({"type": v.type_name(), "value": value});
+    if let Value::Binary(bytes) = v {
+        object["value_b64"] = json!(base64::engine::general_purpose::STANDARD.encode(bytes));
     }
     object
 }
 
-fn notify_json(n: &ConfdbNotify) -> Value {
-    let kind = ConfdbChange::try_from(n.kind).map_or("unknown", ConfdbChange::name);
-    if kind == "overflow" {
-        return json!({"kind": kind});
-    }
+fn change_json(c: &Change) -> Json {
+    let kind = match c.kind {
+        ChangeKind::Added => "added",
+        ChangeKind::Changed => "changed",
+        ChangeKind::Deleted => "deleted",
+        ChangeKind::Overflow => return json!({"kind": "overflow"}),
+    };
     json!({
-        "key": n.key,
+        "key": c.key,
         "kind": kind,
-        "old": n.old.as_ref().map_or(Value::Null, value_json),
-        "new": n.new.as_ref().map_or(Value::Null, value_json),
+        "old": c.old.as_ref().map_or(Json::Null, value_json),
+        "new": c.new.as_ref().map_or(Json::Null, value_json),
     })
 }
 
 #[cfg(test)]
 mod tests {
-    use bytes::Bytes;
+    use confdb::store::TrackId;
 
     use super::*;
 
-    fn value(type_name: &str, text: &str, raw: &[u8]) -> Option<ConfdbValue> {
-        Some(ConfdbValue { type_name: type_name.into(), text: text.into(), raw: Bytes::copy_from_slice(raw) })
-    }
-
     #[test]
     fn lines_are_cmapctls_and_json_numbers_are_numbers() {
-        let entry = ConfdbEntry { key: "totem.token".into(), value: value("u32", "3000", b"") };
-        assert_eq!(entry_line(&entry), "totem.token (u32) = 3000");
-        assert_eq!(entry_json(&entry).to_string(), r#"{"key":"totem.token","type":"u32","value":3000}"#);
-        let bin = ConfdbEntry { key: "a.b.c".into(), value: value("bin", "a\\x00", b"a\0") };
+        assert_eq!(entry_line("totem.token", &Value::U32(3000)), "totem.token (u32) = 3000");
         assert_eq!(
-            entry_json(&bin).to_string(),
+            entry_json("totem.token", &Value::U32(3000)).to_string(),
+            r#"{"key":"totem.token","type":"u32","value":3000}"#
+        );
+        assert_eq!(entry_json("a.b", &Value::I8(-3)).to_string(), r#"{"key":"a.b","type":"i8","value":-3}"#);
+        assert_eq!(
+            entry_json("a.b.c", &Value::Binary(b"a\0".to_vec())).to_string(),
             r#"{"key":"a.b.c","type":"bin","value":"a\\x00","value_b64":"YQA="}"#
         );
     }
 
     #[test]
-    fn notifications_print_kind_old_and_new() {
-        let n = ConfdbNotify {
-            track_id: 1,
+    fn changes_print_kind_old_and_new() {
+        let c = Change {
+            track: TrackId(1),
             key: "totem.token".into(),
-            kind: ConfdbChange::Changed as i32,
-            old: value("u32", "3000", b""),
-            new: value("u32", "5000", b""),
+            kind: ChangeKind::Changed,
+            old: Some(Value::U32(3000)),
+            new: Some(Value::U32(5000)),
         };
         assert_eq!(
-            notify_json(&n).to_string(),
+            change_json(&c).to_string(),
             r#"{"key":"totem.token","kind":"changed","old":{"type":"u32","value":3000},"new":{"type":"u32","value":5000}}"#
         );
+        let overflow = Change { kind: ChangeKind::Overflow, key: String::new(), old: None, new: None, ..c };
+        assert_eq!(change_json(&overflow).to_string(), r#"{"kind":"overflow"}"#);
     }
 }

@@ -1,6 +1,6 @@
 //! Requests about the daemon itself:
 //! - `totemctl status`: this node's ring and links, as `corosync-cfgtool -s` shows them;
-//! - `totemctl reload`: read the configuration again (`corosync-cfgtool -R`).
+//! - `totemctl reload [--json]`: read the configuration again (`corosync-cfgtool -R`).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -56,12 +56,17 @@ pub fn request_blocking(path: &Path, body: RequestBody) -> Result<ResponseResult
         .and_then(|rt| rt.block_on(request(path, body)))
 }
 
-/// Asks the daemon to reload its configuration file and prints what changed; exit status 1
-/// when it could not (the file has errors, or the daemon runs without a file).
-pub fn reload(socket: &SocketArg) -> ExitCode {
+/// Asks the daemon to reload its configuration file and prints what changed (`--json`:
+/// {"applied":[..],"not_applied":[..]}); exit status 1 when it could not (the file has errors,
+/// or the daemon runs without a file).
+pub fn reload(json_output: bool, socket: &SocketArg) -> ExitCode {
     let path = socket.path();
     let result = request_blocking(&path, RequestBody::Reload(ReloadRequest {}));
     match result {
+        Ok(ResponseResult::Reload(r)) if json_output => {
+            println!("{}", json!({"applied": r.applied, "not_applied": r.not_applied}));
+            ExitCode::SUCCESS
+        }
         Ok(ResponseResult::Reload(r)) => {
             if r.applied.is_empty() && r.not_applied.is_empty() {
                 println!("configuration unchanged");

@@ -47,6 +47,7 @@ pub fn run(command: Option<QuorumCommand>, json_output: bool, socket: &SocketArg
     match result {
         Ok(ResponseResult::Quorum(q)) if json_output => println!("{}", quorum_json(&q)),
         Ok(ResponseResult::Quorum(q)) => print!("{}", q.text),
+        Ok(ResponseResult::Ok(_)) if json_output => println!("{}", json!({"ok": true})),
         Ok(ResponseResult::Ok(_)) => println!("done"),
         Ok(other) => {
             eprintln!("totemctl: {name}: unexpected answer from totemd: {other:?}");
@@ -73,8 +74,14 @@ pub enum FenceCommand {
     },
 }
 
-/// `totemctl fence NODE` (fence_node) or `totemctl fence ack NODE`.
-pub fn fence(command: Option<FenceCommand>, node: Option<u32>, socket: &SocketArg) -> ExitCode {
+/// `totemctl fence NODE` (fence_node) or `totemctl fence ack NODE`; `--json` prints
+/// {"requested":"fence"|"fence ack","node_id":N}.
+pub fn fence(
+    command: Option<FenceCommand>,
+    node: Option<u32>,
+    json_output: bool,
+    socket: &SocketArg,
+) -> ExitCode {
     let pair = (command, node);
     let (name, socket, body) = match &pair {
         (Some(FenceCommand::Ack { node, socket }), _) => {
@@ -90,7 +97,15 @@ pub fn fence(command: Option<FenceCommand>, node: Option<u32>, socket: &SocketAr
     let result = crate::daemon_cmd::request_blocking(&path, body);
     match result {
         Ok(_) => {
-            println!("{name}: requested");
+            let node_id = match &pair {
+                (Some(FenceCommand::Ack { node, .. }), _) | (None, Some(node)) => *node,
+                (None, None) => 0,
+            };
+            if json_output {
+                println!("{}", json!({"requested": name, "node_id": node_id}));
+            } else {
+                println!("{name}: requested");
+            }
             ExitCode::SUCCESS
         }
         Err(e) => {
