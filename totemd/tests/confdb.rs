@@ -180,6 +180,11 @@ fn confdb_runtime_keys_follow_members_and_links() {
     let socket = cluster.socket(1);
     wait_for_value(&socket, "runtime.members.2.status", "joined".into());
     wait_for_value(&socket, "runtime.links.2.0.connected", 1.into());
+    // Traffic from the peer moves the byte counters; nothing was dropped for failed auth.
+    let received = get_json(&socket, "runtime.totem.bytes_received")["value"].as_u64().expect("a u64");
+    assert!(received > 0, "no bytes received from node 2");
+    assert_eq!(get_json(&socket, "runtime.totem.dropped_auth")["value"], 0);
+    assert!(get_json(&socket, "runtime.totem.membership_changes")["value"].as_u64() >= Some(1));
     cluster.kill(2);
     wait_for_value(&socket, "runtime.members.2.status", "left".into());
     wait_for_value(&socket, "runtime.links.2.0.connected", 0.into());

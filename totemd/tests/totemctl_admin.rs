@@ -238,6 +238,23 @@ fn shutdown_is_a_clean_leave_the_peer_sees_at_once() {
     assert_eq!(ids, [1, 2], "{nodes}");
     assert!(nodes["nodes"].as_array().unwrap().iter().all(|n| n["status"] == "member"), "{nodes}");
 
+    // A tracker of runtime.members. sees node 2 leave.
+    let mut tracker = Command::new(env!("CARGO_BIN_EXE_totemctl"))
+        .args(["confdb", "track", "runtime.members.", "--socket"])
+        .arg(&s1)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let tracked = tracker.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        std::io::BufReader::new(tracked).lines().map_while(Result::ok).try_for_each(|l| tx.send(l))
+    });
+    wait_until("the tracker connected", || ipc_clients(&s1), |n| *n >= 2.0);
+    // Its track request follows its handshake at once; give the daemon a moment to take it.
+    std::thread::sleep(Duration::from_millis(200));
+
     let started = now();
     let out = totemctl(&cluster.socket(2), &["shutdown", "--json"]);
     assert_eq!(json(&out)["stopped"], true);
@@ -260,7 +277,20 @@ fn shutdown_is_a_clean_leave_the_peer_sees_at_once() {
         |n| n["nodes"][1]["status"] == "left",
     );
     assert_eq!(status["nodes"][0]["status"], "member");
+    let line = rx.recv_timeout(WAIT).expect("a notification");
+    let _ = tracker.kill();
+    let _ = tracker.wait();
+    let change: Value = serde_json::from_str(&line).expect("a JSON line");
+    assert_eq!(change["key"], "runtime.members.2.status", "{line}");
+    assert_eq!(change["kind"], "changed", "{line}");
+    assert_eq!(change["old"]["value"], "joined", "{line}");
+    assert_eq!(change["new"]["value"], "left", "{line}");
     cluster.stop(WAIT);
+}
+
+/// Local API connections of the daemon at `socket` (the scrape's own included).
+fn ipc_clients(socket: &Path) -> f64 {
+    sample(&scrape(socket), "totem_ipc_clients", &[]).unwrap_or(0.0)
 }
 
 fn single_conf(port: u16, uidgid: &str) -> String {
