@@ -237,6 +237,12 @@ fn shutdown_is_a_clean_leave_the_peer_sees_at_once() {
     let ids: Vec<&Value> = nodes["nodes"].as_array().expect("nodes").iter().map(|n| &n["node_id"]).collect();
     assert_eq!(ids, [1, 2], "{nodes}");
     assert!(nodes["nodes"].as_array().unwrap().iter().all(|n| n["status"] == "member"), "{nodes}");
+    // Started without a nodelist: node 2's address is where node 1's link sends.
+    assert_eq!(
+        nodes["nodes"][1]["addresses"][0].as_str().map(|a| a.starts_with("127.0.0.2:")),
+        Some(true),
+        "{nodes}"
+    );
 
     // A tracker of runtime.members. sees node 2 leave.
     let mut tracker = Command::new(env!("CARGO_BIN_EXE_totemctl"))

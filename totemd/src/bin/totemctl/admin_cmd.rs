@@ -121,6 +121,8 @@ struct NodeRow {
     status: Option<String>,
     /// Link number and whether it is connected.
     links: BTreeMap<u32, bool>,
+    /// The peer's address on each link, as the daemon sends to it.
+    link_addresses: BTreeMap<u32, String>,
 }
 
 /// Every node the confdb knows of: the nodelist, the ring's members, the links' peers.
@@ -174,15 +176,30 @@ impl NodeTable {
                 }
             } else if let Some(rest) = key.strip_prefix("runtime.links.") {
                 let parts: Vec<&str> = rest.split('.').collect();
-                if let [id, link, "connected"] = parts[..] {
+                if let [id, link, field] = parts[..] {
                     if let (Ok(id), Ok(link)) = (id.parse::<u32>(), link.parse::<u32>()) {
-                        table.nodes.entry(id).or_default().links.insert(link, number(value) == Some(1));
+                        let row = table.nodes.entry(id).or_default();
+                        match field {
+                            "connected" => {
+                                row.links.insert(link, number(value) == Some(1));
+                            }
+                            "address" => {
+                                row.link_addresses.insert(link, value.to_string());
+                            }
+                            _ => {}
+                        }
                     }
                 }
             } else if let Some(rest) = key.strip_prefix("runtime.votequorum.nodes.") {
                 if let (Some(id), true) = (id_of(rest), rest.ends_with(".votes")) {
                     table.nodes.entry(id).or_default().votes = number(value);
                 }
+            }
+        }
+        for row in table.nodes.values_mut() {
+            if row.addresses.is_empty() {
+                // No nodelist (a daemon started from the command line): where its links send.
+                row.addresses = row.link_addresses.values().cloned().collect();
             }
         }
         table
@@ -274,6 +291,8 @@ mod tests {
             ("runtime.links.2.0.connected".into(), Value::U8(0)),
             ("runtime.links.2.1.connected".into(), Value::U8(1)),
             ("runtime.links.3.0.connected".into(), Value::U8(1)),
+            ("runtime.links.3.0.address".into(), s("10.0.0.3:5405")),
+            ("runtime.links.2.0.address".into(), s("10.0.0.2:5405")),
             ("runtime.votequorum.nodes.1.votes".into(), Value::U32(1)),
         ]
     }
@@ -286,7 +305,7 @@ mod tests {
             "Nodeid  Name           Addresses          Votes  Status    Links\n\
              1       alpha (local)  10.0.0.1,10.1.0.1  1      member    local\n\
              2       -              10.0.0.2           2      left      0:down 1:up\n\
-             3       -              -                  -      not seen  0:up\n"
+             3       -              10.0.0.3:5405      -      not seen  0:up\n"
         );
     }
 

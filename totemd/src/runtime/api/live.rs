@@ -9,6 +9,7 @@
 //! packet.
 //!
 //! - `runtime.local_node_id`
+//! - `runtime.links.<node>.<link>.address` (the peer's address on that link) and `.connected`
 //! - `runtime.cpg.group_count`; `runtime.cpg.group.<i>.name`, `.member_count`, `.members`
 //!   (`NODE:PID` pairs), groups in name order
 //! - `runtime.votequorum.this_node_id`, `.quorate`, `.expected_votes`, `.highest_expected`,
@@ -23,18 +24,29 @@ use totem::Instant;
 
 use confdb::store::Value;
 
+use crate::links::LinkStatus;
 use crate::node::Node;
 
 /// The prefixes [`live_keys`] owns: every key under them that it does not list is deleted.
-pub(in crate::runtime) const LIVE_PREFIXES: [&str; 4] =
-    ["runtime.local_node_id", "runtime.cpg.", "runtime.votequorum.", "runtime.fencing."];
+pub(in crate::runtime) const LIVE_PREFIXES: [&str; 5] =
+    ["runtime.local_node_id", "runtime.links.", "runtime.cpg.", "runtime.votequorum.", "runtime.fencing."];
 
 /// Every live key and its value, in key order within each part.
 ///
 /// `now` is the engine's time and `unix_now` the wall clock's seconds at the same moment, to
 /// date the fencing history.
-pub(in crate::runtime) fn live_keys(node: &Node, now: Instant, unix_now: u64) -> Vec<(String, Value)> {
+pub(in crate::runtime) fn live_keys(
+    node: &Node,
+    links: &[LinkStatus],
+    now: Instant,
+    unix_now: u64,
+) -> Vec<(String, Value)> {
     let mut keys = vec![("runtime.local_node_id".to_string(), Value::U32(node.node_id().0))];
+    for l in links {
+        let base = format!("runtime.links.{}.{}", l.node.0, l.link.0);
+        keys.push((format!("{base}.address"), Value::String(l.addr.to_string())));
+        keys.push((format!("{base}.connected"), Value::U8(u8::from(l.up))));
+    }
     cpg_keys(node, &mut keys);
     quorum_keys(node, &mut keys);
     fencing_keys(node, now, unix_now, &mut keys);
@@ -122,7 +134,7 @@ mod tests {
         let now = Instant::from_nanos(0);
         let mut node =
             Node::new(NodeId(1), TotemConfig::default(), PersistedState::default(), 7, now).expect("node");
-        let keys = live_keys(&node, now, 1_000);
+        let keys = live_keys(&node, &[], now, 1_000);
         assert_eq!(value(&keys, "runtime.local_node_id").as_deref(), Some("1"));
         assert_eq!(value(&keys, "runtime.cpg.group_count").as_deref(), Some("0"));
         assert!(keys.iter().all(|(k, _)| !k.starts_with("runtime.votequorum.")), "no provider, no keys");
@@ -134,7 +146,7 @@ mod tests {
             ..quorum::QuorumConfig::default()
         };
         node.enable_quorum(&quorum).expect("quorum");
-        let keys = live_keys(&node, now, 1_000);
+        let keys = live_keys(&node, &[], now, 1_000);
         assert_eq!(value(&keys, "runtime.votequorum.this_node_id").as_deref(), Some("1"));
         assert_eq!(value(&keys, "runtime.votequorum.quorate").as_deref(), Some("0"));
         assert_eq!(value(&keys, "runtime.votequorum.expected_votes").as_deref(), Some("2"));

@@ -70,6 +70,18 @@ impl Exposition {
         self.family(&format!("{PREFIX}{name}"), Kind::Gauge, help, samples);
     }
 
+    /// A gauge family with one label: one sample per `(label value, value)` row.
+    pub fn gauge_by(&mut self, name: &str, help: &str, label: &str, rows: &[(String, u64)]) {
+        let labels: Vec<[(&str, &str); 1]> = rows.iter().map(|(v, _)| [(label, v.as_str())]).collect();
+        self.gauge(name, help, labels.iter().zip(rows).map(|(l, (_, n))| (&l[..], *n)));
+    }
+
+    /// A counter family with one label, as [`Exposition::gauge_by`].
+    pub fn counter_by(&mut self, name: &str, help: &str, label: &str, rows: &[(String, u64)]) {
+        let labels: Vec<[(&str, &str); 1]> = rows.iter().map(|(v, _)| [(label, v.as_str())]).collect();
+        self.counter(name, help, labels.iter().zip(rows).map(|(l, (_, n))| (&l[..], *n)));
+    }
+
     fn family<'a>(
         &mut self,
         full: &str,

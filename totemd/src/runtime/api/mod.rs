@@ -11,6 +11,7 @@
 
 mod access;
 mod admin;
+mod collect;
 mod confdb;
 pub mod http;
 mod live;
