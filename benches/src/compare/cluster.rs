@@ -23,6 +23,9 @@ const READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a kill may take to show as a configuration change before it counts as missed.
 const WATCH_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Log lines of each daemon a failed run reports.
+const WARNINGS_MAX: usize = 5;
+
 /// When a run starts, after its command is sent: every driver has it by then.
 const START_DELAY: Duration = Duration::from_millis(300);
 
@@ -142,6 +145,20 @@ impl Cluster {
         let logs: Vec<String> =
             self.daemons.iter().map(|d| format!("--- {}:\n{}", d.name, d.log())).collect();
         logs.join("\n")
+    }
+
+    /// The daemons' last log lines at warning level or above (both systems' loggers write
+    /// the level in capitals), at most [`WARNINGS_MAX`] of them.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for d in &self.daemons {
+            let log = d.log();
+            let lines: Vec<&str> =
+                log.lines().filter(|l| ["WARN", "ERROR", "error"].iter().any(|w| l.contains(w))).collect();
+            let skip = lines.len().saturating_sub(WARNINGS_MAX);
+            out.extend(lines[skip..].iter().map(|l| format!("{}: {l}", d.name)));
+        }
+        out
     }
 
     /// One run: members 1..=senders send `size`-byte messages for `warmup` + `measure`.

@@ -238,8 +238,17 @@ fn measure_cluster(
                     record(figures, &case, size, series, &out);
                 }
                 Err(e) => {
-                    eprintln!("  {case}: {e:#}");
-                    figures.failures.push(format!("{} {case}: {e:#}", spec.system.name()));
+                    let why = format!("{e:#}");
+                    let why = why.lines().next().unwrap_or_default();
+                    let logged = cluster.warnings();
+                    eprintln!("  {case}: {why}\n{}", logged.join("\n"));
+                    figures.failures.push(format!(
+                        "{} {case}: {why} {}",
+                        spec.system.name(),
+                        logged.join("; ")
+                    ));
+                    // The old daemons go first: the new ones bind the same ports.
+                    drop(cluster);
                     cluster = Cluster::start(tools, net, spec)?;
                 }
             }
