@@ -232,6 +232,14 @@ impl Node {
         self.route_engine_events(now);
     }
 
+    /// The network reports `node`'s daemon gone (ICMP port unreachable from its host): the
+    /// engine fails it now instead of after the token and consensus timeouts
+    /// ([`Srp::handle_peer_unreachable`]).
+    pub fn handle_peer_unreachable(&mut self, now: Instant, node: NodeId) {
+        self.srp.handle_peer_unreachable(now, node);
+        self.route_engine_events(now);
+    }
+
     /// Handles expired timers; harmless when nothing is due.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.srp.handle_timeout(now);

@@ -1,7 +1,9 @@
-//! Failures the other members only learn of by token loss: three daemons on 127.0.0.1, .2 and
-//! .3 with `--token 1000`; one is killed with SIGKILL or frozen with SIGSTOP. The survivors
-//! must install a ring without it after token timeout + consensus (Totem paper §4.1: token loss
-//! starts the membership protocol), and the node must be merged back in when it returns.
+//! Failures of one of three daemons on 127.0.0.1, .2 and .3 with `--token 1000`. A frozen node
+//! (SIGSTOP) is learnt of only by token loss: the survivors install a ring without it after
+//! token timeout + consensus (Totem paper §4.1: token loss starts the membership protocol). A
+//! killed one (SIGKILL) is learnt of sooner: its host answers the next datagram with ICMP port
+//! unreachable, and the survivors fail it at once. Either way the node must be merged back in
+//! when it returns.
 //!
 //! These tests assert on the sequence of rings, never on exact timings: they run on loaded
 //! machines. The kill-to-new-ring time is printed for the record.
@@ -188,8 +190,8 @@ fn signal(daemon: &Daemon, sig: &str) {
     assert!(status.success(), "kill {sig} {} failed", daemon.pid());
 }
 
-/// Node 3 dies without a word (SIGKILL): nodes 1 and 2 see the token lost, run consensus and
-/// install [1, 2]. Node 3 restarted on the same state directory is merged back into a ring of
+/// Node 3 dies without a word (SIGKILL): its host answers port unreachable, so nodes 1 and 2
+/// fail it without waiting for the token loss, and install [1, 2]. Node 3 restarted on the same state directory is merged back into a ring of
 /// [1, 2, 3] with a ring seq above every ring before (ring ids only increase).
 #[test]
 fn kill_9_one_of_three_then_the_others_form_a_new_ring_and_it_rejoins() {
@@ -222,6 +224,11 @@ fn kill_9_one_of_three_then_the_others_form_a_new_ring_and_it_rejoins() {
             logged.iter().map(|s| format!("{s:.3} s")).collect::<Vec<_>>().join(", ")
         );
         assert!(logged.iter().all(|&s| s < 10.0), "the survivors took too long: {logged:?}");
+        assert!(
+            daemons.iter().any(|d| d.log().contains("node 3 answered port unreachable")),
+            "no survivor heard node 3's host report its port closed:\n{}",
+            daemons[0].log()
+        );
 
         let d3 = Daemon::spawn(&args(&dirs[2], 3, &ports));
         daemons.push(d3);

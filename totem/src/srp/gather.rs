@@ -195,6 +195,31 @@ impl Srp {
         }
     }
 
+    /// The network says `node` cannot receive: fail it now, as a clean leave is, but without
+    /// calling it clean (it may still hold resources, and must be fenced).
+    pub(super) fn on_unreachable(&mut self, now: Instant, node: NodeId) {
+        if node == self.node_id {
+            return;
+        }
+        let pending = self.pending.as_ref().is_some_and(|p| p.members.contains(&node));
+        match self.state {
+            SrpState::Operational if self.members.contains(&node) => {
+                tracing::info!(node = %self.node_id, peer = %node, "member unreachable: gather without it");
+                self.enter_gather(now, &[], &[node]);
+                self.check_consensus(now);
+            }
+            SrpState::Commit | SrpState::Recovery if pending => {
+                self.enter_gather(now, &[], &[node]);
+                self.check_consensus(now);
+            }
+            SrpState::Gather if self.gather.proc_set.contains(&node) && self.gather.fail_set.insert(node) => {
+                self.restart_consensus(now);
+                self.check_consensus(now);
+            }
+            _ => {}
+        }
+    }
+
     /// A node heard outside any join (merge detect, foreign packet) joins the proc set.
     pub(super) fn gather_add(&mut self, now: Instant, node: NodeId) {
         if self.gather.proc_set.contains(&node) || self.gather.fail_set.contains(&node) {

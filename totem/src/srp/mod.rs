@@ -288,6 +288,19 @@ impl Srp {
         Ok(())
     }
 
+    /// The network reports that `node` cannot receive: its host answered a datagram with ICMP
+    /// port unreachable, so no process listens there (a crashed or killed daemon on a running
+    /// host). A member is failed at once, as after a clean leave, instead of after a token
+    /// timeout and a consensus timeout; it is not a clean leaver. Anything else (not a member,
+    /// this node, after [`Srp::leave`]) is ignored. A wrong report costs one membership change:
+    /// a live node is back at the next merge detection.
+    pub fn handle_peer_unreachable(&mut self, now: Instant, node: NodeId) {
+        if self.left {
+            return;
+        }
+        self.on_unreachable(now, node);
+    }
+
     /// Leaves the ring cleanly (shutdown): tells the members, who fail this node at once and
     /// form a new ring without waiting for a token timeout. Afterwards the engine ignores every
     /// input; send the transmits it queued, then stop. Queued messages that never got a seq

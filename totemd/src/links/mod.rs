@@ -433,6 +433,11 @@ impl Links {
         self.events.pop_front()
     }
 
+    /// The peer with address `addr` on `link`, if any.
+    pub fn peer_at(&self, link: LinkId, addr: SocketAddr) -> Option<NodeId> {
+        self.by_addr.get(&(link, addr)).copied()
+    }
+
     /// Every link to every peer, by node then link.
     pub fn status(&self) -> Vec<LinkStatus> {
         let rows = self.peers.iter().flat_map(|(&node, links)| links.iter().map(move |(&l, p)| (node, l, p)));

@@ -32,6 +32,7 @@ mod multicast;
 pub mod notify;
 mod os;
 mod transport;
+mod unreachable;
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -258,6 +259,11 @@ pub async fn drive(
             bound.recv_buffer,
             bound.send_buffer
         );
+        if let Err(e) = unreachable::enable(&socket) {
+            tracing::warn!(
+                "link {link}: ICMP errors not enabled ({e}): a killed peer is noticed only by timeouts"
+            );
+        }
         sockets.push((link, socket));
     }
     let multicast = multicast::setup(config, &mut sockets)?;
@@ -339,6 +345,7 @@ pub async fn drive(
         multicast,
         stats: DriverStats::default(),
         shutdown_requested: false,
+        refused: false,
     };
     let stop_at = config.run_for.map(|d| clock.after(d));
     let (fence_done, mut fence_results) = tokio::sync::mpsc::channel(16);
@@ -381,6 +388,7 @@ pub async fn drive(
                 let datagram = Bytes::copy_from_slice(&buf[..len]);
                 driver.receive(link, datagram, from);
             }
+            Input::Received(Err(e)) if unreachable::is_refused(&e) => driver.refused = true,
             Input::Received(Err(e)) => {
                 driver.stats.recv_errors += 1;
                 tracing::debug!(error = %e, "receive failed");
@@ -505,6 +513,8 @@ struct Driver<'a> {
     stats: DriverStats,
     /// A client asked the daemon to stop (`totemctl shutdown`).
     shutdown_requested: bool,
+    /// A socket reported ICMP port unreachable: its error queue names the peers.
+    refused: bool,
 }
 
 impl Driver<'_> {
@@ -512,13 +522,14 @@ impl Driver<'_> {
     /// layer's events and heartbeats.
     async fn flush(&mut self) -> Result<(), RuntimeError> {
         loop {
+            self.report_unreachable();
             while let Some(event) = self.node.poll_event() {
                 self.on_event(event)?;
             }
             while let Some(transmit) = self.node.poll_transmit() {
                 self.send(transmit).await?;
             }
-            if !self.flush_clients() {
+            if !self.flush_clients() && !self.refused {
                 break;
             }
         }
@@ -688,10 +699,35 @@ impl Driver<'_> {
         Ok(())
     }
 
+    /// Reads the error queues after an ICMP port unreachable and fails the peers it names.
+    fn report_unreachable(&mut self) {
+        if !std::mem::take(&mut self.refused) {
+            return;
+        }
+        let now = self.clock.now();
+        for (link, socket) in &self.sockets {
+            for addr in unreachable::drain(socket) {
+                if let Some(node) = self.links.peer_at(*link, addr) {
+                    tracing::info!(
+                        "link {link}: node {node} answered port unreachable ({addr}): its daemon is gone"
+                    );
+                    self.node.handle_peer_unreachable(now, node);
+                }
+            }
+        }
+    }
+
     /// Sends one link-layer datagram on its link's socket.
     async fn send_link(&mut self, (link, addr, bytes): LinkTransmit) {
         match self.sockets.iter().find(|(l, _)| *l == link) {
-            Some((_, socket)) => Self::send_to(socket, &mut self.stats, &bytes, addr).await,
+            Some((_, socket)) => {
+                // A pending ICMP error fails the next send once, and that datagram was not
+                // sent: note the error queue has news, and send it again.
+                if Self::send_to(socket, &mut self.stats, &bytes, addr).await {
+                    self.refused = true;
+                    Self::send_to(socket, &mut self.stats, &bytes, addr).await;
+                }
+            }
             None => {
                 self.stats.unroutable += 1;
                 tracing::warn!(%link, %addr, "no local socket for link: datagram dropped");
@@ -699,12 +735,15 @@ impl Driver<'_> {
         }
     }
 
-    async fn send_to(socket: &UdpSocket, stats: &mut DriverStats, payload: &[u8], addr: SocketAddr) {
+    /// Sends one datagram; true when it failed on a pending ICMP port unreachable (not sent).
+    async fn send_to(socket: &UdpSocket, stats: &mut DriverStats, payload: &[u8], addr: SocketAddr) -> bool {
         match socket.send_to(payload, addr).await {
             Ok(n) => {
                 stats.datagrams_sent += 1;
                 stats.bytes_sent += n as u64;
+                false
             }
+            Err(e) if unreachable::is_refused(&e) => true,
             Err(e) => {
                 stats.send_errors += 1;
                 // Warn on the 1st, 2nd, 4th, 8th... failure: visible, but no flood when a peer is unreachable.
@@ -713,6 +752,7 @@ impl Driver<'_> {
                 } else {
                     tracing::debug!(%addr, error = %e, "send failed");
                 }
+                false
             }
         }
     }

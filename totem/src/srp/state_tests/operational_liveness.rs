@@ -264,3 +264,55 @@ fn leave_of_a_member_enters_gather_with_it_failed() {
     assert_eq!(srp.take_clean_leavers(), set(&[3]), "a leave is remembered as clean");
     assert!(srp.take_clean_leavers().is_empty(), "taken once");
 }
+
+/// A member the network reports unreachable (ICMP port unreachable: no daemon listens) is
+/// failed at once like a leaver, but it is not a clean leaver (it is fenced).
+#[test]
+fn an_unreachable_member_is_failed_at_once_and_is_not_a_clean_leaver() {
+    let mut srp = operational(2, &[1, 2, 3], 8, config());
+    srp.handle_peer_unreachable(at(10), NodeId(3));
+    assert_eq!(srp.state(), SrpState::Gather);
+    assert_eq!(sent(&mut srp), vec![to_all(join(2, &[1, 2, 3], &[3], 8))]);
+    assert_eq!(srp.gather.fail_set, set(&[3]));
+    assert!(srp.take_clean_leavers().is_empty());
+    // Reported again while gathering: nothing changes.
+    srp.handle_peer_unreachable(at(11), NodeId(3));
+    assert_eq!(sent(&mut srp), vec![]);
+}
+
+/// Reports about non-members or this node change nothing.
+#[test]
+fn unreachable_reports_about_strangers_or_self_are_ignored() {
+    let mut srp = operational(2, &[1, 2, 3], 8, config());
+    srp.handle_peer_unreachable(at(10), NodeId(9));
+    srp.handle_peer_unreachable(at(10), NodeId(2));
+    assert_eq!(srp.state(), SrpState::Operational);
+    assert_eq!(sent(&mut srp), vec![]);
+}
+
+/// Alone after the report, a node forms its own ring without waiting for the token or the
+/// consensus timeout (only short timers such as the token hold may run).
+#[test]
+fn the_last_survivor_of_an_unreachable_peer_forms_a_ring_without_timeouts() {
+    let mut srp = operational(1, &[1, 2], 8, config());
+    srp.handle_peer_unreachable(at(10), NodeId(2));
+    let mut now = at(10);
+    while srp.state() != SrpState::Operational && now < at(110) {
+        let out = sent(&mut srp);
+        if out.is_empty() {
+            match srp.poll_timeout() {
+                Some(next) if next < at(110) => {
+                    now = next;
+                    srp.handle_timeout(now);
+                }
+                _ => break,
+            }
+        }
+        for (_, packet) in out {
+            recv(&mut srp, now, &packet);
+        }
+    }
+    assert_eq!(srp.state(), SrpState::Operational, "no ring within 100 ms");
+    assert_eq!(srp.members(), &ids(&[1]));
+    assert!(config().consensus > ms(100) && config().token > ms(100));
+}
