@@ -11,8 +11,20 @@
 //! Where we differ from corosync: `auto_tie_breaker` is stricter, so two disjoint partitions
 //! are never both quorate (see `Votequorum`'s tie breaker rules and the last cases of
 //! `testdata/auto_tie_breaker.txt`), and a node recounts as soon as a ring without some
-//! members is installed rather than at the first node info. Not supported: quorum devices, `allow_downscale`,
-//! `expected_votes_tracking`.
+//! members is installed rather than at the first node info. `last_man_standing` is stricter
+//! too: corosync lowers expected votes to a member count, and a later ring that mixes some
+//! members of that partition with nodes left out of it (their votes counted against the
+//! lowered figure, or theirs against the old one) can be quorate beside another (the
+//! simulator's seed 7001510: {1,4,5} lowered to 3, then {1,2} and {3,4} both quorate). Here
+//! the partition itself is kept, sent in every [`wire::NodeInfo`] with the ring that lowered
+//! (newer rings win, and the lowering node sends it again so its whole ring learns it), and
+//! quorum also needs a majority of its votes (half with the tie breaker) until all of it is
+//! present again, when the members become the partition. A node that starts (or restarts:
+//! it forgets any such partition) votes, and counts as present in a partition, only once it
+//! has been quorate or every configured vote is present ([`wire::FLAG_FRESH`]), so with
+//! last_man_standing a cluster starts as with `wait_for_all`. Left: a ring that breaks
+//! between members' window ends, before the lowering node's info reaches them (as in corosync).
+//! Not supported: quorum devices, `allow_downscale`, `expected_votes_tracking`.
 //!
 //! Will also own the fencing policy and the quorum client API.
 #![forbid(unsafe_code)]

@@ -7,7 +7,7 @@ use std::time::Duration;
 use totem::{Instant, NodeId, RingId};
 
 use crate::config::{ConfigError, QuorumConfig, TieBreaker};
-use crate::wire::{self, Body, NodeInfo, QuorumMessage, Reconfigure};
+use crate::wire::{self, Body, LmsPartition, NodeInfo, QuorumMessage, Reconfigure};
 
 /// Quorum events kept for the driver before the oldest is dropped (and counted).
 pub const EVENTS_MAX: usize = 1024;
@@ -155,6 +155,10 @@ pub struct Votequorum {
     waiting_for_all: bool,
     /// Never yet in a ring with another node (NODE_FLAGS_FIRST).
     first: bool,
+    /// With last_man_standing: not quorate since start ([`wire::FLAG_FRESH`]).
+    fresh: bool,
+    /// The configured expected votes: with all of them present fresh nodes' votes count.
+    configured_expected: u32,
     /// The members when last quorate by votes (the cluster "before the split" of
     /// votequorum(5)); the tie breaker looks for its lowest, highest or first listed node.
     last_quorate: Vec<NodeId>,
@@ -163,6 +167,11 @@ pub struct Votequorum {
     /// Members whose node info was delivered in this ring; `None` once all were.
     syncing: Option<BTreeSet<NodeId>>,
     last_man_standing_deadline: Option<Instant>,
+    /// The window passed while node infos were still coming: lower once they are all in.
+    last_man_standing_due: bool,
+    /// The partition last_man_standing last lowered the expected votes to, and the ring that
+    /// did; quorum then also needs a majority of its votes (see the crate doc).
+    lms_partition: Option<(RingId, BTreeSet<NodeId>)>,
     submissions: VecDeque<Body>,
     events: VecDeque<QuorumEvent>,
     stats: Stats,
@@ -172,7 +181,9 @@ impl Votequorum {
     /// The service of `node_id` at start: alone, with its configured votes and expected votes.
     pub fn new(node_id: NodeId, config: &QuorumConfig) -> Result<Self, ConfigError> {
         let r = config.resolve(node_id)?;
-        let us = Node { votes: r.votes, expected_votes: r.expected_votes, flags: 0, member: true };
+        let fresh = r.last_man_standing;
+        let flags = if fresh { wire::FLAG_FRESH } else { 0 };
+        let us = Node { votes: r.votes, expected_votes: r.expected_votes, flags, member: true };
         let mut vq = Votequorum {
             node_id,
             two_node: r.two_node,
@@ -185,11 +196,15 @@ impl Votequorum {
             quorate: false,
             waiting_for_all: r.wait_for_all,
             first: true,
+            fresh,
+            configured_expected: r.expected_votes,
             last_quorate: Vec::new(),
             ring_id: None,
             members: Vec::new(),
             syncing: None,
             last_man_standing_deadline: None,
+            last_man_standing_due: false,
+            lms_partition: None,
             submissions: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
@@ -234,9 +249,15 @@ impl Votequorum {
         }
         self.ring_id = Some(ring_id);
         self.syncing = Some(BTreeSet::new());
+        self.last_man_standing_due = false;
         // Count without the nodes that left at once, not at the first node info as corosync
         // does: until then a cut-off node would still say it is quorate.
         self.recalculate(false, false);
+        self.send_node_info();
+    }
+
+    /// Queues our [`NodeInfo`] in place of any not yet multicast.
+    fn send_node_info(&mut self) {
         self.submissions.retain(|b| !matches!(b, Body::NodeInfo(_)));
         let us = self.us();
         self.submissions.push_back(Body::NodeInfo(NodeInfo {
@@ -244,6 +265,11 @@ impl Votequorum {
             votes: us.votes,
             expected_votes: us.expected_votes,
             flags: us.flags,
+            lms: self.lms_partition.as_ref().map(|(ring, members)| LmsPartition {
+                ring_seq: ring.seq,
+                ring_representative: ring.representative.0,
+                members: members.iter().map(|id| id.0).collect(),
+            }),
         }));
     }
 
@@ -266,12 +292,27 @@ impl Votequorum {
 
     /// A node's info delivered in total order (corosync's `message_handler_req_exec_votequorum_nodeinfo`).
     pub fn handle_node_info(&mut self, from: NodeId, info: NodeInfo) {
+        let fresh = self.fresh;
+        self.handle_node_info_inner(from, info);
+        if fresh && !self.fresh {
+            // Our votes count from now on: tell the members.
+            self.send_node_info();
+        }
+    }
+
+    fn handle_node_info_inner(&mut self, from: NodeId, info: NodeInfo) {
         let outsider = self.ring_id.is_some() && self.members.binary_search(&from).is_err();
         if info.node_id != from.0 || from.0 == 0 || outsider {
             tracing::debug!(%from, about = info.node_id, outsider, "node info dropped");
             self.stats.wrong_sender += 1;
             return;
         }
+        if info.lms.as_ref().is_some_and(|p| p.members.len() > wire::LMS_MEMBERS_MAX) {
+            tracing::debug!(%from, "node info with too long a last_man_standing partition dropped");
+            self.stats.malformed += 1;
+            return;
+        }
+        let adopted = self.adopt_lms_partition(info.lms.as_ref());
         let old = self.nodes.get(&from).copied();
         let mut allow_decrease = false;
         let sender_quorate = info.flags & wire::FLAG_QUORATE != 0;
@@ -293,7 +334,13 @@ impl Votequorum {
             self.last_man_standing = false;
             self.last_man_standing_deadline = None;
         }
-        if old.is_none_or(|o| o != node) || from == self.node_id || info.flags & wire::FLAG_FIRST != 0 {
+        let regrown = self.regrow_lms_partition();
+        if old.is_none_or(|o| o != node)
+            || from == self.node_id
+            || info.flags & wire::FLAG_FIRST != 0
+            || adopted
+            || regrown
+        {
             self.recalculate(allow_decrease, false);
         }
         if self.wait_for_all && info.flags & wire::FLAG_WAIT_FOR_ALL == 0 && sender_quorate {
@@ -336,10 +383,23 @@ impl Votequorum {
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.last_man_standing_deadline.is_some_and(|d| d <= now) {
             self.last_man_standing_deadline = None;
-            if self.quorate {
-                tracing::info!("last_man_standing window passed: expected votes set to the members");
-                self.recalculate(true, true);
+            if self.syncing.is_some() {
+                // Lower on the node infos all members have, so that they agree on the partition.
+                self.last_man_standing_due = true;
+            } else {
+                self.lower_expected_to_members();
             }
+        }
+    }
+
+    fn lower_expected_to_members(&mut self) {
+        if self.quorate {
+            tracing::info!("last_man_standing window passed: expected votes set to the members");
+            self.recalculate(true, true);
+            // Not in corosync: the members not quorate here (auto_tie_breaker can leave a
+            // member of a quorate ring inquorate) or whose window has not passed yet learn the
+            // partition, so none of them goes on without it.
+            self.send_node_info();
         }
     }
 
@@ -467,7 +527,71 @@ impl Votequorum {
     fn activate(&mut self) {
         self.recalculate(false, false);
         self.syncing = None;
+        if std::mem::take(&mut self.last_man_standing_due) {
+            self.lower_expected_to_members();
+        }
         self.emit();
+    }
+
+    /// Takes a member's last_man_standing partition if it is newer than ours: it was lowered
+    /// by a quorate partition after ours was, so ours may no longer hold quorum.
+    fn adopt_lms_partition(&mut self, theirs: Option<&LmsPartition>) -> bool {
+        let Some(p) = theirs else { return false };
+        let ring = RingId { seq: p.ring_seq, representative: NodeId(p.ring_representative) };
+        let members: BTreeSet<NodeId> =
+            p.members.iter().filter(|&&id| id != 0).map(|&id| NodeId(id)).collect();
+        if members.is_empty() {
+            return false;
+        }
+        let newer = self.lms_partition.as_ref().is_none_or(|(r, m)| (ring, &members) > (*r, m));
+        if newer {
+            tracing::debug!(%ring, ?members, "newer last_man_standing partition");
+            self.lms_partition = Some((ring, members));
+        }
+        newer
+    }
+
+    /// All of the last_man_standing partition is here with others: the members are the new
+    /// whole. Every member is here to agree, and on a node info, in agreed order.
+    fn regrow_lms_partition(&mut self) -> bool {
+        let (Some((_, set)), Some(ring)) = (&self.lms_partition, self.ring_id) else { return false };
+        if !set.iter().all(|id| self.has_member(Some(*id))) {
+            return false;
+        }
+        let present: BTreeSet<NodeId> = self.present().collect();
+        if &present == set {
+            return false;
+        }
+        self.lms_partition = Some((ring, present));
+        true
+    }
+
+    /// Whether fresh nodes count ([`wire::FLAG_FRESH`]): every configured vote is present.
+    fn fresh_count(&self) -> bool {
+        let all = self.nodes.values().filter(|n| n.member).fold(0u32, |sum, n| sum.saturating_add(n.votes));
+        all >= self.configured_expected
+    }
+
+    /// Members whose info was delivered in this ring, us included.
+    fn present(&self) -> impl Iterator<Item = NodeId> + '_ {
+        self.nodes.iter().filter(|(_, n)| n.member).map(|(id, _)| *id)
+    }
+
+    /// With a last_man_standing partition, a majority of its votes must be here (exactly half
+    /// with `tie`, when the tie breaker won). Votes of members never heard of count 1: it
+    /// needs 1 vote per node.
+    fn lms_majority(&self, tie: bool) -> bool {
+        let Some((_, set)) = &self.lms_partition else { return true };
+        let votes = |id: &NodeId| self.nodes.get(id).map_or(1, |n| n.votes);
+        let all: u32 = set.iter().map(votes).sum();
+        // A fresh member may have been in a later partition than this one and forgotten it:
+        // it is no member of ours unless every configured vote is here.
+        let fresh_counts = self.fresh_count();
+        let counts = |id: &&NodeId| {
+            self.nodes.get(*id).is_some_and(|n| n.member && (fresh_counts || n.flags & wire::FLAG_FRESH == 0))
+        };
+        let here: u32 = set.iter().filter(counts).map(votes).sum();
+        here * 2 > all || (tie && here * 2 == all)
     }
 
     /// The quorum for the members' votes and expected votes (OpenVMS rule, as corosync's
@@ -480,12 +604,20 @@ impl Votequorum {
         max_expected: u32,
         with: Option<(NodeId, u32)>,
     ) -> (u32, u32, u32) {
-        let (mut highest, mut total, mut count) = (0, 0u32, 0u32);
+        let (mut highest, mut total, mut fresh, mut count) = (0, 0u32, 0u32, 0u32);
         for (id, n) in self.nodes.iter().filter(|(_, n)| n.member) {
             let votes = with.filter(|(w, _)| w == id).map_or(n.votes, |(_, v)| v);
             highest = highest.max(n.expected_votes);
-            total = total.saturating_add(votes);
+            if n.flags & wire::FLAG_FRESH != 0 {
+                fresh = fresh.saturating_add(votes);
+            } else {
+                total = total.saturating_add(votes);
+            }
             count += 1;
+        }
+        if total.saturating_add(fresh) >= self.configured_expected {
+            // Every configured vote is here: no other partition can exist.
+            total = total.saturating_add(fresh);
         }
         if max_expected > 0 {
             highest = max_expected;
@@ -512,6 +644,9 @@ impl Votequorum {
         self.quorum = quorum;
         if max_expected > 0 {
             self.set_members_expected(max_expected);
+            if let Some(ring) = self.ring_id {
+                self.lms_partition = Some((ring, self.present().collect()));
+            }
         }
         self.are_we_quorate(total);
     }
@@ -526,9 +661,9 @@ impl Votequorum {
             }
             self.set_waiting_for_all(false);
         }
-        let mut quorate = self.quorum <= total_votes;
+        let mut quorate = self.quorum <= total_votes && self.lms_majority(false);
         if quorate {
-            self.last_quorate = self.nodes.iter().filter(|(_, n)| n.member).map(|(id, _)| *id).collect();
+            self.last_quorate = self.present().collect();
         }
         if let Some(tb) = &self.tie_breaker {
             // Exactly half of the expected votes (rounded down, as corosync), and the votes
@@ -536,12 +671,19 @@ impl Votequorum {
             // that left since the previous ring, which lets a half with fewer but heavier
             // nodes, or a ring re-formed with the same members, win as well.
             let expected = self.us().expected_votes;
-            if total_votes == expected / 2 && expected - total_votes < self.quorum && self.tie_won(tb) {
+            if total_votes == expected / 2
+                && expected - total_votes < self.quorum
+                && self.tie_won(tb)
+                && self.lms_majority(true)
+            {
                 quorate = true;
             }
         }
         let changed = quorate != self.quorate;
         self.quorate = quorate;
+        if quorate {
+            self.fresh = false;
+        }
         if self.wait_for_all {
             self.set_waiting_for_all(!quorate);
         }
@@ -581,6 +723,9 @@ impl Votequorum {
         }
         if self.first {
             flags |= wire::FLAG_FIRST;
+        }
+        if self.fresh {
+            flags |= wire::FLAG_FRESH;
         }
         self.us_mut().flags = flags;
     }

@@ -13,9 +13,13 @@ pub const FLAG_QUORATE: u32 = 1;
 pub const FLAG_WAIT_FOR_ALL: u32 = 4;
 /// Node flag: the sender has not yet been in a ring with another node (`NODE_FLAGS_FIRST`).
 pub const FLAG_FIRST: u32 = 8;
+/// Node flag (not in corosync): with last_man_standing, the sender started and has not been
+/// quorate since; it may have forgotten a partition that lowered the expected votes, so its
+/// votes count only once it is quorate or all the configured votes are present.
+pub const FLAG_FRESH: u32 = 1 << 16;
 
 /// What a node says of itself on every new ring.
-#[derive(Clone, Copy, PartialEq, Eq, Message)]
+#[derive(Clone, PartialEq, Eq, Message)]
 pub struct NodeInfo {
     /// The node this is about: always the sender.
     #[prost(uint32, tag = "1")]
@@ -29,7 +33,29 @@ pub struct NodeInfo {
     /// `FLAG_*` bits.
     #[prost(uint32, tag = "4")]
     pub flags: u32,
+    /// The partition last_man_standing last set the expected votes to, as the sender knows
+    /// it; none while the configured expected votes hold. Not in corosync (see `Votequorum`).
+    #[prost(message, optional, tag = "5")]
+    pub lms: Option<LmsPartition>,
 }
+
+/// A partition whose member count last_man_standing made the expected votes, and the ring
+/// that did it (newer rings win).
+#[derive(Clone, PartialEq, Eq, Message)]
+pub struct LmsPartition {
+    /// `RingId::seq` of that ring.
+    #[prost(uint64, tag = "1")]
+    pub ring_seq: u64,
+    /// `RingId::representative` of that ring.
+    #[prost(uint32, tag = "2")]
+    pub ring_representative: u32,
+    /// Its members, sorted; at most [`LMS_MEMBERS_MAX`].
+    #[prost(uint32, repeated, tag = "3")]
+    pub members: Vec<u32>,
+}
+
+/// Most members an [`LmsPartition`] may list; a longer one is dropped as malformed.
+pub const LMS_MEMBERS_MAX: usize = 1024;
 
 /// A run-time change every node applies in the same order (`corosync-quorumtool -e / -v`).
 #[derive(Clone, Copy, PartialEq, Eq, Message)]
@@ -117,8 +143,20 @@ mod tests {
     fn body() -> impl Strategy<Value = Body> {
         prop_oneof![
             (any::<u32>(), any::<u32>(), any::<u32>(), any::<u32>()).prop_map(|(n, v, e, f)| {
-                Body::NodeInfo(NodeInfo { node_id: n, votes: v, expected_votes: e, flags: f })
+                Body::NodeInfo(NodeInfo { node_id: n, votes: v, expected_votes: e, flags: f, lms: None })
             }),
+            (any::<u32>(), any::<u64>(), proptest::collection::vec(any::<u32>(), 0..8)).prop_map(
+                |(n, seq, m)| {
+                    let lms = LmsPartition { ring_seq: seq, ring_representative: n, members: m };
+                    Body::NodeInfo(NodeInfo {
+                        node_id: n,
+                        votes: 1,
+                        expected_votes: 2,
+                        flags: 0,
+                        lms: Some(lms),
+                    })
+                }
+            ),
             (any::<u32>(), any::<u32>(), any::<u32>()).prop_map(|(p, n, v)| Body::Reconfigure(Reconfigure {
                 param: p,
                 node_id: n,

@@ -2,7 +2,8 @@
 //!
 //! Each line: `config | steps | expectations`. Steps, separated by `;`:
 //! `ring 1,2,3 4,5` installs each group as a ring (nodes not named are frozen),
-//! `wait MS` advances time and fires timeouts, `expected N@AT` / `votes NODE=N@AT` make a
+//! `wait MS` advances time and fires timeouts, `restart NODE` gives a node a new service with
+//! no state (in no ring until the next `ring`), `expected N@AT` / `votes NODE=N@AT` make a
 //! run-time change at node AT (`expected?` / `votes?`: the change must be refused),
 //! `cancel_wfa@AT` sets quorum.cancel_wait_for_all at node AT.
 //! Expectations: `NODE:quorate/quorum/expected_votes`, e.g. `1:yes/2/3 4:no/3/5`.
@@ -23,6 +24,7 @@ fn run_step(cluster: &mut Cluster, step: &str) {
             cluster.rings(&groups.collect::<Vec<_>>());
         }
         "wait" => cluster.wait(rest.parse().unwrap()),
+        "restart" => cluster.restart(rest.parse().unwrap()),
         "expected" | "expected?" => {
             let (v, node) = at(rest);
             let r = cluster.set_expected(node, v.parse().unwrap());

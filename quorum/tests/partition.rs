@@ -1,7 +1,7 @@
 //! Safety: two disjoint partitions of one cluster are never both quorate (votequorum(5)),
 //! whatever the votes and options, except `two_node` (documented: fencing decides) and
 //! run-time changes by the administrator, which this does not make. With last_man_standing
-//! the partitions only split further (a cascade of failures).
+//! too, whatever the rings do after expected votes were lowered (stricter than corosync).
 
 mod common;
 
@@ -12,15 +12,18 @@ use proptest::prelude::*;
 use quorum::{QuorumConfig, TieBreaker};
 use totem::NodeId;
 
+/// One step: the ring (0..3) of every node, whether the last_man_standing window passes
+/// after, whether the rings change again after only that many node infos, and a node (index
+/// modulo the count) that restarts with no state first.
+type Step = (Vec<u8>, bool, Option<u8>, Option<u8>);
+
 #[derive(Clone, Debug)]
 struct Scenario {
     votes: Vec<u32>,
     wait_for_all: Option<bool>,
     last_man_standing: bool,
     tie_breaker: Option<TieBreaker>,
-    /// Each step: the ring (0..3) of every node, whether the last_man_standing window passes
-    /// after, and whether the rings change again after only that many node infos.
-    steps: Vec<(Vec<u8>, bool, Option<u8>)>,
+    steps: Vec<Step>,
 }
 
 fn scenario() -> impl Strategy<Value = Scenario> {
@@ -38,7 +41,12 @@ fn scenario() -> impl Strategy<Value = Scenario> {
             any::<bool>(),
             tb,
             proptest::collection::vec(
-                (proptest::collection::vec(0u8..3, n), any::<bool>(), proptest::option::of(0u8..6)),
+                (
+                    proptest::collection::vec(0u8..3, n),
+                    any::<bool>(),
+                    proptest::option::of(0u8..6),
+                    proptest::option::weighted(0.2, 0u8..8),
+                ),
                 1..5,
             ),
         )
@@ -83,18 +91,13 @@ proptest! {
         let ids: Vec<u32> = (1..=s.votes.len() as u32).collect();
         let mut cluster = Cluster::new(&config, &ids);
         cluster.rings(std::slice::from_ref(&ids));
-        // Each node's ring label so far; with last_man_standing only refinements (a ring
-        // only splits further: the cascade of failures of votequorum(5), as lowered expected
-        // votes are not safe against a ring that heals and splits at once).
-        let mut history: Vec<Vec<u8>> = vec![Vec::new(); ids.len()];
-        for (assignment, wait, cut) in &s.steps {
-            let mut groups: BTreeMap<Vec<u8>, Vec<u32>> = BTreeMap::new();
+        for (assignment, wait, cut, restart) in &s.steps {
+            if let Some(r) = restart {
+                cluster.restart(u32::from(*r) % ids.len() as u32 + 1);
+            }
+            let mut groups: BTreeMap<u8, Vec<u32>> = BTreeMap::new();
             for (i, g) in assignment.iter().enumerate() {
-                if !s.last_man_standing {
-                    history[i].clear();
-                }
-                history[i].push(*g);
-                groups.entry(history[i].clone()).or_default().push(i as u32 + 1);
+                groups.entry(*g).or_default().push(i as u32 + 1);
             }
             let groups: Vec<Vec<u32>> = groups.into_values().collect();
             if let Some(cut) = cut {
@@ -127,7 +130,7 @@ proptest! {
             let body = if a % 3 == 0 {
                 quorum::wire::Body::Reconfigure(quorum::wire::Reconfigure { param: b % 4, node_id: c % 6, value: d })
             } else {
-                quorum::wire::Body::NodeInfo(quorum::wire::NodeInfo { node_id: from, votes: b, expected_votes: c, flags: d })
+                quorum::wire::Body::NodeInfo(quorum::wire::NodeInfo { node_id: from, votes: b, expected_votes: c, flags: d, lms: None })
             };
             vq.handle_message(NodeId(from), &quorum::wire::QuorumMessage::new(body).to_bytes());
             let _ = vq.status();

@@ -22,7 +22,7 @@ fn submissions(vq: &mut Votequorum) -> Vec<Body> {
 }
 
 fn info(node: u32, votes: u32, expected: u32, flags: u32) -> NodeInfo {
-    NodeInfo { node_id: node, votes, expected_votes: expected, flags }
+    NodeInfo { node_id: node, votes, expected_votes: expected, flags, lms: None }
 }
 
 #[test]

@@ -15,6 +15,7 @@ pub struct Cluster {
     pub ring_of: BTreeMap<NodeId, Vec<NodeId>>,
     pub events: BTreeMap<NodeId, Vec<QuorumEvent>>,
     ring_seq: u64,
+    config: QuorumConfig,
 }
 
 impl Cluster {
@@ -22,7 +23,21 @@ impl Cluster {
     pub fn new(config: &QuorumConfig, ids: &[u32]) -> Self {
         let nodes =
             ids.iter().map(|&id| (NodeId(id), Votequorum::new(NodeId(id), config).unwrap())).collect();
-        Cluster { nodes, now: Instant::ZERO, ring_of: BTreeMap::new(), events: BTreeMap::new(), ring_seq: 0 }
+        Cluster {
+            nodes,
+            now: Instant::ZERO,
+            ring_of: BTreeMap::new(),
+            events: BTreeMap::new(),
+            ring_seq: 0,
+            config: config.clone(),
+        }
+    }
+
+    /// Node `id` restarts: a new service with nothing of the old one's state, in no ring.
+    pub fn restart(&mut self, id: u32) {
+        let id = NodeId(id);
+        self.nodes.insert(id, Votequorum::new(id, &self.config).unwrap());
+        self.ring_of.remove(&id);
     }
 
     /// Installs each group as a ring and exchanges node infos in it.
@@ -85,13 +100,18 @@ impl Cluster {
         self.drain_events();
     }
 
-    /// Advances time and fires every due timeout.
+    /// Advances time, fires every due timeout and delivers what that made nodes send in
+    /// their current rings.
     pub fn wait(&mut self, ms: u64) {
         self.now = self.now + Duration::from_millis(ms);
         for vq in self.nodes.values_mut() {
             if vq.poll_timeout().is_some_and(|t| t <= self.now) {
                 vq.handle_timeout(self.now);
             }
+        }
+        let rings: std::collections::BTreeSet<Vec<NodeId>> = self.ring_of.values().cloned().collect();
+        for ring in rings {
+            self.deliver(&ring);
         }
         self.drain_events();
     }
