@@ -47,7 +47,9 @@ impl Fencer {
     /// Malformed messages change nothing.
     pub fn handle_message(&mut self, now: Instant, sender: NodeId, bytes: &[u8]) -> Result<(), DecodeError> {
         match FenceMessage::decode_body(bytes)? {
-            Body::Request(Request { node_id }) if node_id != 0 => {
+            // A node is never its own victim: its fencing is the other members' business, and a
+            // result it misses (partitioned away) would hold it forever.
+            Body::Request(Request { node_id }) if node_id != 0 && Some(NodeId(node_id)) != self.local => {
                 self.add_victim(NodeId(node_id), super::Cause::Manual);
             }
             Body::Sync(Sync { ring_seq, ring_rep }) => {

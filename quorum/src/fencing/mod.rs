@@ -13,6 +13,8 @@ mod agent;
 mod config;
 mod coord;
 #[cfg(test)]
+mod coord_proptest;
+#[cfg(test)]
 mod coord_tests;
 mod event;
 #[cfg(all(test, unix))]
