@@ -5,7 +5,7 @@
 //! libcpg calls plain function pointers, so what a callback updates lives in thread-local
 //! state; everything runs on the one thread that calls `cpg::dispatch`. A sender works like
 //! corosync's own cpgbench: `cpg_mcast_joined` in a loop, and on `CS_ERR_TRY_AGAIN` it
-//! dispatches (waiting for the fd up to [`TRY_AGAIN_WAIT_MS`]) and tries again.
+//! dispatches (waiting for the fd up to [`workload::TRY_AGAIN_WAIT`]) and tries again.
 
 use std::cell::RefCell;
 use std::io::BufRead;
@@ -17,9 +17,6 @@ use clap::Parser;
 use rust_corosync::cpg;
 use rust_corosync::{CsError, DispatchFlags, NodeId};
 use workload::{to_line, wall_ns, Command, Recorder, Reply, RunResult, RunSpec};
-
-/// How long a sender told to try again waits for the daemon's fd before dispatching.
-const TRY_AGAIN_WAIT_MS: i32 = 1;
 
 /// How long a reader waits for the fd before looking at the clock.
 const TICK_MS: i32 = 10;
@@ -159,7 +156,7 @@ fn run_load(handle: &cpg::Handle, spec: RunSpec, me: u32) -> Result<RunResult> {
         if sender.should_send(now) {
             match cpg::mcast_joined(handle, cpg::Guarantee::TypeAgreed, sender.payload(now)) {
                 Ok(()) => sender.on_sent(now),
-                Err(CsError::CsErrTryAgain) => wait_fd(handle, TRY_AGAIN_WAIT_MS)?,
+                Err(CsError::CsErrTryAgain) => wait_fd(handle, workload::TRY_AGAIN_WAIT.as_millis() as i32)?,
                 Err(e) => return Err(cs("cpg_mcast_joined", e)),
             }
         } else {

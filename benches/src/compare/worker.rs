@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use bytes::Bytes;
-use cpg::client::Cpg;
+use cpg::client::{Cpg, CpgError};
 use cpg::{CpgEvent, GroupName, Guarantee};
 use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::sync::Notify;
 use workload::{wall_ns, Command, Recorder, Reply, RunSpec};
 
 /// How long connecting, joining and seeing every member may take.
@@ -86,6 +87,8 @@ async fn setup(socket: &Path, group: &GroupName, members: usize) -> Result<Cpg> 
 
 async fn run_load(cpg: &Cpg, group: &GroupName, spec: RunSpec, me: u32) -> Result<workload::RunResult> {
     let mut rec = Recorder::new(spec.clone(), me);
+    // Set by the reader at every delivery: a sender told to try again goes on at once.
+    let delivered = Notify::new();
     let sending = async {
         let mut send_rec = Recorder::new(spec.clone(), me);
         wait_until(spec.start_ns).await;
@@ -94,9 +97,15 @@ async fn run_load(cpg: &Cpg, group: &GroupName, spec: RunSpec, me: u32) -> Resul
             if !send_rec.should_send(now) {
                 break;
             }
+            // Not `mcast`: its own back-off would differ from corosync's driver.
             let payload = Bytes::copy_from_slice(send_rec.payload(now));
-            cpg.mcast(group, Guarantee::Agreed, payload).await.context("mcast")?;
-            send_rec.on_sent(now);
+            match cpg.try_mcast(group, Guarantee::Agreed, payload).await {
+                Ok(()) => send_rec.on_sent(now),
+                Err(CpgError::TryAgain | CpgError::FencingInProgress) => {
+                    let _ = tokio::time::timeout(workload::TRY_AGAIN_WAIT, delivered.notified()).await;
+                }
+                Err(e) => return Err(e).context("mcast"),
+            }
         }
         anyhow::Ok(send_rec.result().sent)
     };
@@ -105,7 +114,10 @@ async fn run_load(cpg: &Cpg, group: &GroupName, spec: RunSpec, me: u32) -> Resul
             let event = tokio::time::timeout(TICK, cpg.next_event()).await;
             let now = wall_ns();
             match event {
-                Ok(Some(CpgEvent::Deliver(m))) => rec.on_deliver(now, &m.data),
+                Ok(Some(CpgEvent::Deliver(m))) => {
+                    rec.on_deliver(now, &m.data);
+                    delivered.notify_one();
+                }
                 Ok(Some(_)) | Err(_) => {}
                 Ok(None) => bail!("the daemon closed the connection"),
             }

@@ -28,6 +28,11 @@ pub const HEADER_LEN: usize = 12;
 /// Largest latency the histograms hold, in microseconds (larger ones are clamped).
 pub const LATENCY_MAX_US: u64 = 60_000_000;
 
+/// How long a sender told to try again (the daemon's queue is full) waits at most before it
+/// tries again; it tries at once when a message is delivered to its member first. Both drivers
+/// follow this rule, the loop of corosync's cpgbench.
+pub const TRY_AGAIN_WAIT: Duration = Duration::from_millis(1);
+
 /// How long a driver keeps dispatching after a run's window closes, so that the next run
 /// starts from a quiet ring; it stops earlier once nothing was delivered for [`DRAIN_IDLE`].
 pub const DRAIN_MAX: Duration = Duration::from_secs(5);
