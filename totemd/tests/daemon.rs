@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{bind_failed, free_port, new_rings, stored_ring_seq, Daemon, Exit, TempDir};
+use common::{bind_failed, free_port, new_rings, peer_args, stored_ring_seq, Daemon, Exit, TempDir};
 
 /// Attempts when a port picked for a daemon turns out to be taken.
 const BIND_ATTEMPTS: usize = 5;
@@ -13,23 +13,9 @@ const BIND_ATTEMPTS: usize = 5;
 const EXIT_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn args(state: &TempDir, node: u32, port: u16, peers: &[(u32, u16)], run_for: &str) -> Vec<String> {
-    let mut args = vec![
-        "--state-dir".to_string(),
-        state.arg(),
-        "--nodeid".to_string(),
-        node.to_string(),
-        "--bind".to_string(),
-        format!("127.0.0.1:{port}"),
-        "--token".to_string(),
-        "300".to_string(),
-        "--run-for".to_string(),
-        run_for.to_string(),
-    ];
-    for (id, port) in peers {
-        args.push("--peer".to_string());
-        args.push(format!("{id}=127.0.0.1:{port}"));
-    }
-    args
+    let peers: Vec<(u32, String)> =
+        peers.iter().map(|&(id, port)| (id, format!("127.0.0.1:{port}"))).collect();
+    peer_args(state, node, &format!("127.0.0.1:{port}"), &peers, "300", Some(run_for))
 }
 
 /// Runs a one-node daemon on `state` until `--run-for` ends, on a free port.

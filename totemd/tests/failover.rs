@@ -15,7 +15,7 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{bind_failed, new_rings, stop_all, Daemon, RingLine, TempDir};
+use common::{bind_failed, new_rings, peer_args, stop_all, Daemon, RingLine, TempDir};
 
 /// Attempts when a port picked for a daemon turns out to be taken.
 const BIND_ATTEMPTS: usize = 5;
@@ -70,25 +70,9 @@ fn free_port_on(n: u8) -> u16 {
 
 /// Node `node` at 127.0.0.`node`:`ports[node - 1]`, peering the other two.
 fn args(state: &TempDir, node: u32, ports: &[u16; 3]) -> Vec<String> {
-    let mut args = vec![
-        "--state-dir".to_string(),
-        state.arg(),
-        "--nodeid".to_string(),
-        node.to_string(),
-        "--bind".to_string(),
-        format!("127.0.0.{node}:{}", ports[node as usize - 1]),
-        "--token".to_string(),
-        TOKEN_MS.to_string(),
-        "--run-for".to_string(),
-        RUN_FOR.to_string(),
-    ];
-    for (i, port) in ports.iter().enumerate() {
-        let peer = i as u32 + 1;
-        if peer != node {
-            args.extend(["--peer".to_string(), format!("{peer}=127.0.0.{peer}:{port}")]);
-        }
-    }
-    args
+    let addr = |n: u32| format!("127.0.0.{n}:{}", ports[n as usize - 1]);
+    let peers: Vec<(u32, String)> = (1..=3).filter(|&p| p != node).map(|p| (p, addr(p))).collect();
+    peer_args(state, node, &addr(node), &peers, TOKEN_MS, Some(RUN_FOR))
 }
 
 /// Every `new ring` line of `log` with its ring and its timestamp (seconds of day, if parsed).

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{bind_failed, free_port, new_rings, Daemon, TempDir};
+use common::{bind_failed, free_port, new_rings, peer_args, Daemon, TempDir};
 
 const BIND_ATTEMPTS: usize = 5;
 const EXIT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -14,26 +14,9 @@ const EXIT_TIMEOUT: Duration = Duration::from_secs(30);
 const TOKEN_MS: &str = "20000";
 
 fn args(state: &TempDir, node: u32, ports: &[u16; 3], run_for: Option<&str>) -> Vec<String> {
-    let mut args = vec![
-        "--state-dir".to_string(),
-        state.arg(),
-        "--nodeid".to_string(),
-        node.to_string(),
-        "--bind".to_string(),
-        format!("127.0.0.1:{}", ports[node as usize - 1]),
-        "--token".to_string(),
-        TOKEN_MS.to_string(),
-    ];
-    if let Some(run_for) = run_for {
-        args.extend(["--run-for".to_string(), run_for.to_string()]);
-    }
-    for (i, port) in ports.iter().enumerate() {
-        let peer = i as u32 + 1;
-        if peer != node {
-            args.extend(["--peer".to_string(), format!("{peer}=127.0.0.1:{port}")]);
-        }
-    }
-    args
+    let addr = |n: u32| format!("127.0.0.1:{}", ports[n as usize - 1]);
+    let peers: Vec<(u32, String)> = (1..=3).filter(|&p| p != node).map(|p| (p, addr(p))).collect();
+    peer_args(state, node, &addr(node), &peers, TOKEN_MS, run_for)
 }
 
 /// Three daemons form [1, 2, 3]; node 3 gets SIGTERM; nodes 1 and 2 log its clean leave and

@@ -20,7 +20,7 @@ use std::thread;
 use std::time::Duration;
 
 use common::netns::{common_full_ring, rings_of, wait_for, wait_for_split, Topology, SPLIT};
-use common::{stop_all, Daemon, RingLine, TempDir};
+use common::{peer_args, stop_all, Daemon, RingLine, TempDir};
 
 /// corosync `token` for every daemon: token loss + consensus (1.2 × token) take about 2.2 s.
 const TOKEN_MS: &str = "1000";
@@ -39,22 +39,9 @@ fn address(node: usize) -> String {
 
 /// Node `node` at 10.213.0.`node`:5405, peering the other two.
 fn args(state: &TempDir, node: usize) -> Vec<String> {
-    let mut args = vec![
-        "--state-dir".to_string(),
-        state.arg(),
-        "--nodeid".to_string(),
-        node.to_string(),
-        "--bind".to_string(),
-        format!("{}:5405", address(node)),
-        "--token".to_string(),
-        TOKEN_MS.to_string(),
-        "--run-for".to_string(),
-        RUN_FOR.to_string(),
-    ];
-    for peer in (1..=3).filter(|&p| p != node) {
-        args.extend(["--peer".to_string(), format!("{peer}={}:5405", address(peer))]);
-    }
-    args
+    let peers: Vec<(u32, String)> =
+        (1..=3).filter(|&p| p != node).map(|p| (p as u32, format!("{}:5405", address(p)))).collect();
+    peer_args(state, node as u32, &format!("{}:5405", address(node)), &peers, TOKEN_MS, Some(RUN_FOR))
 }
 
 /// Node 3's cable is cut (its bridge port goes down): nodes 1 and 2 lose the token, run

@@ -15,7 +15,7 @@ use std::thread;
 use std::time::Duration;
 
 use common::netns::{common_full_ring, rings_of, wait_for, Topology};
-use common::{stop_all, Daemon, TempDir};
+use common::{peer_args, stop_all, Daemon, TempDir};
 use cpg::{CpgEvent, GroupName, Guarantee};
 
 /// Messages each of the three members sends.
@@ -32,22 +32,9 @@ fn address(node: usize) -> String {
 }
 
 fn args(state: &TempDir, node: usize) -> Vec<String> {
-    let mut args = vec![
-        "--state-dir".to_string(),
-        state.arg(),
-        "--nodeid".to_string(),
-        node.to_string(),
-        "--bind".to_string(),
-        format!("{}:5405", address(node)),
-        "--token".to_string(),
-        "1000".to_string(),
-        "--run-for".to_string(),
-        "180".to_string(),
-    ];
-    for peer in (1..=3).filter(|&p| p != node) {
-        args.extend(["--peer".to_string(), format!("{peer}={}:5405", address(peer))]);
-    }
-    args
+    let peers: Vec<(u32, String)> =
+        (1..=3).filter(|&p| p != node).map(|p| (p as u32, format!("{}:5405", address(p)))).collect();
+    peer_args(state, node as u32, &format!("{}:5405", address(node)), &peers, "1000", Some("180"))
 }
 
 /// `nft` in namespace `ns`; the error text when it fails.

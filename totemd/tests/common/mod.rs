@@ -246,6 +246,31 @@ pub fn config_args(file: &Path, state: &Path) -> Vec<String> {
     run.into_iter().chain(["--run-for".to_string(), "120".to_string()]).collect()
 }
 
+/// The command line of a daemon run without a config file: node `node` with state in `state`,
+/// bound at `bind`, peering `peers` (node id, address), with `--token token_ms` and, when given,
+/// `--run-for`.
+pub fn peer_args(
+    state: &TempDir,
+    node: u32,
+    bind: &str,
+    peers: &[(u32, String)],
+    token_ms: &str,
+    run_for: Option<&str>,
+) -> Vec<String> {
+    let mut args: Vec<String> = ["--state-dir", &state.arg(), "--nodeid", &node.to_string(), "--bind", bind]
+        .into_iter()
+        .chain(["--token", token_ms])
+        .map(String::from)
+        .collect();
+    if let Some(run_for) = run_for {
+        args.extend(["--run-for".to_string(), run_for.to_string()]);
+    }
+    for (id, addr) in peers {
+        args.extend(["--peer".to_string(), format!("{id}={addr}")]);
+    }
+    args
+}
+
 /// SIGTERMs every daemon, then checks that each stopped cleanly within `timeout`.
 pub fn stop_all(timeout: Duration, daemons: Vec<Daemon>) {
     for daemon in &daemons {
