@@ -164,6 +164,16 @@ fn nodes_quorum_groups_fencing_and_metrics_of_a_two_node_cluster() {
         |v| *v == "admin-group",
     );
     assert_eq!(confdb_value(&s1, "runtime.cpg.group_count"), 1);
+    let mut sender = Command::new(env!("CARGO_BIN_EXE_totemctl"))
+        .args(["cpg", "send", "admin-group", "--json", "--socket"])
+        .arg(&s1)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    sender.stdin.take().unwrap().write_all(b"one\ntwo\n").unwrap();
+    let sent: Value = serde_json::from_slice(&sender.wait_with_output().unwrap().stdout).expect("JSON");
+    assert_eq!(sent, serde_json::json!({"group": "admin-group", "sent": 2}));
     assert_eq!(confdb_value(&s1, "runtime.cpg.group.0.members"), format!("1:{}", listener.id()));
 
     // metrics: valid text, labels, counters that move with the token.

@@ -49,6 +49,9 @@ pub enum CpgCommand {
     },
     /// Join GROUP and send each line of standard input as one message (or --count generated
     /// messages of --size bytes), then print how many were sent.
+    ///
+    /// Examples: echo hello | totemctl cpg send mygroup
+    ///           totemctl cpg send mygroup --count 1000 --size 1024 --safe
     Send {
         /// The group.
         group: String,
@@ -61,6 +64,9 @@ pub enum CpgCommand {
         /// Size of each generated message in bytes.
         #[arg(long, requires = "count", value_name = "BYTES")]
         size: Option<usize>,
+        /// Print {"group":..,"sent":N} at the end.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         socket: SocketArg,
     },
@@ -71,13 +77,13 @@ pub fn run(command: CpgCommand) -> ExitCode {
     let (name, result) = match command {
         CpgCommand::List { json, socket } => ("list", block_on(list(socket.path(), json))),
         CpgCommand::Listen { group, socket } => ("listen", block_on(listen(socket.path(), group))),
-        CpgCommand::Send { group, safe, count, size, socket } => {
+        CpgCommand::Send { group, safe, count, size, json, socket } => {
             let what = match (count, size) {
                 (Some(count), Some(size)) => Messages::Generated { count, size },
                 _ => Messages::Stdin,
             };
             let guarantee = if safe { Guarantee::Safe } else { Guarantee::Agreed };
-            ("send", block_on(send(socket.path(), group, guarantee, what)))
+            ("send", block_on(send(socket.path(), group, guarantee, what, json)))
         }
     };
     match result {
@@ -156,7 +162,7 @@ enum Messages {
     Generated { count: u64, size: usize },
 }
 
-async fn send(path: PathBuf, group: String, guarantee: Guarantee, what: Messages) -> Result<()> {
+async fn send(path: PathBuf, group: String, guarantee: Guarantee, what: Messages, json: bool) -> Result<()> {
     let group = group_name(&group)?;
     let cpg = Arc::new(connect(&path).await?);
     cpg.join(&group).await?;
@@ -183,7 +189,11 @@ async fn send(path: PathBuf, group: String, guarantee: Guarantee, what: Messages
     }
     cpg.leave(&group).await?;
     drain.abort();
-    println!("sent {sent} messages to {group}");
+    if json {
+        println!("{}", json!({"group": group.to_string(), "sent": sent}));
+    } else {
+        println!("sent {sent} messages to {group}");
+    }
     Ok(())
 }
 
@@ -373,7 +383,7 @@ mod tests {
     #[test]
     fn send_parses_count_and_size_together_only() {
         let c = parse(&["send", "g", "--safe", "--count", "3", "--size", "10", "--socket", "/s"]).unwrap();
-        let CpgCommand::Send { group, safe, count, size, socket } = c else { panic!() };
+        let CpgCommand::Send { group, safe, count, size, socket, .. } = c else { panic!() };
         assert_eq!((group.as_str(), safe, count, size), ("g", true, Some(3), Some(10)));
         assert_eq!(socket.socket.as_deref(), Some(Path::new("/s")));
         assert!(parse(&["send", "g", "--count", "3"]).is_err());
