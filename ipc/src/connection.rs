@@ -258,7 +258,9 @@ async fn handshake_reply(rd: &mut OwnedReadHalf, decoder: &mut FrameDecoder) -> 
 
 async fn write_loop(mut wr: OwnedWriteHalf, mut frames: mpsc::Receiver<Bytes>) {
     while let Some(frame) = frames.recv().await {
-        if let Err(e) = wr.write_all(&frame).await {
+        // Frames queued meanwhile go out in the same write: one system call, not one each.
+        let bytes = crate::frame::coalesce(frame, || frames.try_recv().ok());
+        if let Err(e) = wr.write_all(&bytes).await {
             tracing::debug!("totemd connection: write failed: {e}");
             return;
         }

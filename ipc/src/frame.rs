@@ -29,6 +29,25 @@ pub enum FrameError {
     Malformed(String),
 }
 
+/// Frames are joined into one write until it holds this many bytes (see [`coalesce`]).
+pub const COALESCE_MAX: usize = 256 * 1024;
+
+/// `first`, followed by the frames `more` yields at once, as one buffer for one write: under
+/// load a writer sends many small frames, and one system call each is most of their cost. It
+/// stops taking frames once [`COALESCE_MAX`] bytes are reached; `first` alone is returned
+/// without a copy.
+pub fn coalesce(first: Bytes, mut more: impl FnMut() -> Option<Bytes>) -> Bytes {
+    let Some(second) = more() else { return first };
+    let mut batch = BytesMut::with_capacity((first.len() + second.len()).max(4096));
+    batch.put_slice(&first);
+    batch.put_slice(&second);
+    while batch.len() < COALESCE_MAX {
+        let Some(frame) = more() else { break };
+        batch.put_slice(&frame);
+    }
+    batch.freeze()
+}
+
 /// Encodes `msg` as one frame at the end of `out`.
 pub fn encode_frame<M: Message>(msg: &M, out: &mut BytesMut) {
     let len = msg.encoded_len();
@@ -121,6 +140,22 @@ impl FrameDecoder {
 mod tests {
     use super::*;
     use crate::{ClientFrame, ClientFrameKind, Hello};
+
+    #[test]
+    fn coalesce_joins_queued_frames_up_to_the_bound_and_loses_none() {
+        let alone = Bytes::from_static(b"one");
+        assert_eq!(coalesce(alone.clone(), || None), alone);
+        let mut queue: Vec<Bytes> = (0..3).map(|i| Bytes::from(vec![i as u8; 100 * 1024])).collect();
+        queue.reverse();
+        let joined = coalesce(Bytes::from_static(b"ab"), || queue.pop());
+        // 2 + 100 KiB + 100 KiB < 256 KiB, then a third frame takes it past: it stops there.
+        assert_eq!(joined.len(), 2 + 3 * 100 * 1024);
+        assert!(queue.is_empty());
+        let mut queue: Vec<Bytes> = (0..4).map(|_| Bytes::from(vec![7; 100 * 1024])).collect();
+        let joined = coalesce(Bytes::from(vec![7; 100 * 1024]), || queue.pop());
+        assert_eq!(joined.len(), 3 * 100 * 1024, "stopped once past COALESCE_MAX");
+        assert_eq!(queue.len(), 2, "frames not taken stay queued");
+    }
 
     fn hello() -> ClientFrame {
         ClientFrameKind::Hello(Hello { protocol_version: 1, client_name: "t".into() }).into()

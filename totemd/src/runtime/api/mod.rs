@@ -267,7 +267,9 @@ async fn write_loop(
     mut rx: mpsc::UnboundedReceiver<Bytes>,
     unsent: Arc<AtomicUsize>,
 ) {
-    while let Some(bytes) = rx.recv().await {
+    while let Some(first) = rx.recv().await {
+        // Frames queued meanwhile go out in the same write: one system call, not one each.
+        let bytes = ipc::frame::coalesce(first, || rx.try_recv().ok());
         if write.write_all(&bytes).await.is_err() {
             break;
         }
