@@ -195,16 +195,33 @@ impl Cluster {
     /// Kills node 2's daemon with SIGKILL; milliseconds until member 1 sees the group shrink
     /// (`None` if it did not within [`WATCH_TIMEOUT`]). Ends the cluster's usefulness.
     pub fn kill_test(&mut self) -> Result<Option<f64>> {
+        self.failover(|c| {
+            c.daemons[1].kill();
+            Ok(())
+        })
+    }
+
+    /// Cuts node 2's veth (its daemon lives on but nothing reaches it, and no ICMP tells
+    /// node 1 why): milliseconds until member 1 sees the group shrink. The link is up again
+    /// when this returns; the cluster is of no more use.
+    pub fn cut_test(&mut self, net: &Net) -> Result<Option<f64>> {
+        let result = self.failover(|_| net.set_link(2, false));
+        net.set_link(2, true)?;
+        result
+    }
+
+    /// Member 1 watches; `fault` strikes node 2; milliseconds from the fault to the change.
+    fn failover(&mut self, fault: impl FnOnce(&mut Cluster) -> Result<()>) -> Result<Option<f64>> {
         if self.spec.nodes < 2 {
-            bail!("a kill needs two nodes");
+            bail!("a failover needs two nodes");
         }
         let watch = Command::Watch { timeout_ms: WATCH_TIMEOUT.as_millis() as u64 };
         self.drivers[0].send(&to_line(&watch))?;
         thread::sleep(Duration::from_millis(300));
-        let killed_ns = wall_ns();
-        self.daemons[1].kill();
+        let fault_ns = wall_ns();
+        fault(self)?;
         match self.drivers[0].reply(WATCH_TIMEOUT + Duration::from_secs(10))? {
-            Reply::Changed { at_ns } => Ok(at_ns.map(|at| at.saturating_sub(killed_ns) as f64 / 1e6)),
+            Reply::Changed { at_ns } => Ok(at_ns.map(|at| at.saturating_sub(fault_ns) as f64 / 1e6)),
             other => bail!("unexpected {other:?}"),
         }
     }

@@ -75,6 +75,8 @@ pub fn ip(args: &[&str]) -> Result<()> {
 pub struct Net {
     /// Node 1's and node 2's namespace.
     pub ns: [String; 2],
+    /// The veth's end in each.
+    dev: [String; 2],
 }
 
 impl Net {
@@ -82,13 +84,13 @@ impl Net {
     pub fn new() -> Result<Net> {
         let run = std::process::id();
         let ns = [1, 2].map(|i| format!("tbc{run}n{i}"));
-        let mut net = Net { ns: [String::new(), String::new()] };
+        let (a, b) = (format!("tbc{run}a"), format!("tbc{run}b"));
+        let mut net = Net { ns: [String::new(), String::new()], dev: [a.clone(), b.clone()] };
         for (i, name) in ns.iter().enumerate() {
             ip(&["netns", "add", name]).context("benches compare needs root and `ip netns`")?;
             net.ns[i] = name.clone();
             LIVE.lock().expect("live lock").netns.push(name.clone());
         }
-        let (a, b) = (format!("tbc{run}a"), format!("tbc{run}b"));
         ip(&["link", "add", &a, "netns", &ns[0], "type", "veth", "peer", "name", &b, "netns", &ns[1]])?;
         for (i, (name, dev)) in ns.iter().zip([&a, &b]).enumerate() {
             ip(&["-n", name, "link", "set", "lo", "up"])?;
@@ -96,6 +98,13 @@ impl Net {
             ip(&["-n", name, "link", "set", dev, "up"])?;
         }
         Ok(net)
+    }
+
+    /// Takes node `node`'s end of the veth down (`up` false) or up again: a cut cable, as
+    /// far as both nodes can tell (no ICMP, no carrier).
+    pub fn set_link(&self, node: u32, up: bool) -> Result<()> {
+        let i = node as usize - 1;
+        ip(&["-n", &self.ns[i], "link", "set", &self.dev[i], if up { "up" } else { "down" }])
     }
 
     /// Node `n`'s namespace.
