@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use totem::NodeId;
 
+use crate::fence::SwitchMode;
 use crate::net::Rule;
 
 /// One change to the cluster's environment.
@@ -47,6 +48,15 @@ pub enum Fault {
     ClearRules,
     /// Set the application load (messages per node per second).
     SetLoad(f64),
+    /// Make a power switch (a fence device) fail or hang, or (`None`) work again.
+    Switch {
+        /// The device's name.
+        device: String,
+        /// How it misbehaves.
+        mode: Option<SwitchMode>,
+    },
+    /// The operator powers a node on that a switch powered off.
+    PowerOn(NodeId),
 }
 
 impl fmt::Display for Fault {
@@ -72,6 +82,9 @@ impl fmt::Display for Fault {
             ),
             Fault::ClearRules => write!(f, "clear rules"),
             Fault::SetLoad(r) => write!(f, "load {r:.1} msg/s per node"),
+            Fault::Switch { device, mode: Some(m) } => write!(f, "switch {device} {m}"),
+            Fault::Switch { device, mode: None } => write!(f, "switch {device} works"),
+            Fault::PowerOn(n) => write!(f, "power on n{n}"),
         }
     }
 }

@@ -12,7 +12,7 @@
 //!
 //! # Running
 //! ```text
-//! cargo run --release -p sim -- swarm --seeds 10000 [--nodes 2..9] [--first-seed S] [--twice] [--no-cpg]
+//! cargo run --release -p sim -- swarm --seeds 10000 [--nodes 2..9] [--first-seed S] [--twice] [--no-cpg] [--no-quorum] [--no-fencing]
 //! cargo run --release -p sim -- run --seed S [--nodes 2..9] [--safety-ms 20000] [--trace]
 //! ```
 //! A failing seed prints the `run` command that replays it; `--trace` prints one line per event
@@ -42,22 +42,35 @@
 //! [`scenario::random_quorum`]; `--no-quorum` turns it off) every node runs votequorum, its
 //! quorum events go to the trace and the checkers, and [`check::split_brain`] checks at every
 //! step that no two disjoint partitions are quorate at once and that a stale quorum ends
-//! within a bound. `two_node` is never drawn: without fencing both halves of a two-node split
-//! stay quorate by design. Tests read `is_quorate` and `quorum_events`.
+//! within a bound. `two_node` is drawn only with fencing: without it both halves of a two-node
+//! split stay quorate by design. Tests read `is_quorate` and `quorum_events`. In the liveness
+//! phase, once every configured node is live and in one ring, every node must be quorate.
 //!
-//! `last_man_standing` is drawn only with `--quorum-lms`: the checker finds split brains
-//! with it (about 1 seed in 800), e.g. seed 7001510 (5 nodes, no tie breaker): once
-//! last_man_standing has lowered the expected votes of a partition, a later split that
-//! mixes its members with returning nodes can leave two disjoint rings quorate; a node that
-//! is not quorate records a non-quorate joiner with its own (lowered) expected votes, as
-//! corosync's nodeinfo handler does. Replay:
-//! `cargo run --release -p sim -- run --seed 7001510 --quorum-lms --trace`.
+//! `last_man_standing` is drawn in about 30 % of the quorum seeds. Seed 7001510 once found
+//! with it the split brain corosync's rules allow (two rings each mixing members of the
+//! partition that lowered the expected votes with nodes left out of it); votequorum now also
+//! asks a majority of that partition (see the `quorum` crate doc).
+//!
+//! # Fencing
+//! With [`SimConfig::fencing`] (drawn in about half of the quorum seeds, see
+//! [`scenario::random_fencing`]; `--no-fencing` turns it off) every node runs the fencing
+//! policy, and every fence device is a power switch the simulator controls ([`fence`]): it
+//! honours `delay=`, powers the `port=` node off (`action=reboot`: on again after a boot
+//! time, with fresh state; `action=on`: on), and reports to the node that ran the agent;
+//! fault rules make a switch fail or hang ([`Fault::Switch`]). Two-node clusters get
+//! `two_node` with a `delay` on node 1 in most fencing seeds. [`check::fencing`] checks at
+//! every step that no two nodes outside each other's ring are both quorate, unfenced and
+//! active, which catches a paused node that wakes on stale state
+//! ([`MutationKind::FakeFence`] shows it). The liveness phase repairs the switches, powers
+//! nodes back on when it restarts crashed ones, and waits for fencing to settle. Tests use
+//! `set_switch`, `power_on`, `is_powered_off`, `fencing_held` and `fence_history`.
 #![forbid(unsafe_code)]
 
 pub mod check;
 pub mod clients;
 pub mod cluster;
 pub mod fault;
+pub mod fence;
 pub mod net;
 pub mod node;
 pub mod rng;

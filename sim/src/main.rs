@@ -89,9 +89,9 @@ struct Space {
     /// Never run votequorum (the scenarios are otherwise the same).
     #[arg(long)]
     no_quorum: bool,
-    /// Let votequorum draw last_man_standing (it splits brains; see the crate doc).
+    /// Never run fencing (the scenarios are otherwise the same).
     #[arg(long)]
-    quorum_lms: bool,
+    no_fencing: bool,
 }
 
 impl Space {
@@ -103,7 +103,7 @@ impl Space {
             safety: Duration::from_millis(self.safety_ms),
             cpg: !self.no_cpg,
             quorum: !self.no_quorum,
-            quorum_lms: self.quorum_lms,
+            fencing: !self.no_fencing,
         })
     }
 }

@@ -10,6 +10,7 @@ use totemd::Node;
 use crate::clients::ClientTable;
 use cpg::service::ClientId;
 use cpg::CpgEvent;
+use quorum::fencing::OpId;
 
 /// A node's local clock: `local = offset + global × (1 + ppm / 10⁶)`.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -94,6 +95,10 @@ pub(crate) struct SimNode {
     pub cpg_deliveries: u64,
     /// A group message held back by a CPG swap mutation, with its client.
     pub cpg_held: Option<(ClientId, CpgEvent)>,
+    /// A power switch turned the host off; only a switch (or the operator) turns it on.
+    pub powered_off: bool,
+    /// Fence agent results that came while the node was paused, told when it resumes.
+    pub agent_results: Vec<(OpId, bool, String)>,
 }
 
 impl SimNode {
@@ -115,6 +120,8 @@ impl SimNode {
             held: None,
             cpg_deliveries: 0,
             cpg_held: None,
+            powered_off: false,
+            agent_results: Vec::new(),
         }
     }
 

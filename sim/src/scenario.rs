@@ -11,6 +11,7 @@ use crate::check::Violation;
 use crate::clients::CpgLoad;
 use crate::cluster::{Cluster, LivenessReport, SimConfig};
 use crate::fault::Fault;
+use crate::fence::{SimFencing, SwitchMode};
 use crate::net::{Action, Jitter, Latency, LinkConfig, PacketKind, Rule};
 use crate::rng::SimRng;
 use crate::trace::TraceOutput;
@@ -30,9 +31,8 @@ pub struct ScenarioOptions {
     pub cpg: bool,
     /// Whether votequorum may run (`false`: never; the other draws of a seed stay the same).
     pub quorum: bool,
-    /// Whether votequorum may draw `last_man_standing` (off by default: it splits brains,
-    /// see the crate doc).
-    pub quorum_lms: bool,
+    /// Whether fencing may run with votequorum (`false`: never; the other draws stay the same).
+    pub fencing: bool,
 }
 
 impl Default for ScenarioOptions {
@@ -43,7 +43,7 @@ impl Default for ScenarioOptions {
             safety: Duration::from_secs(20),
             cpg: true,
             quorum: true,
-            quorum_lms: false,
+            fencing: true,
         }
     }
 }
@@ -79,7 +79,7 @@ impl ScenarioOptions {
             self.safety.as_millis(),
             if self.cpg { "" } else { " --no-cpg" },
             if self.quorum { "" } else { " --no-quorum" },
-            if self.quorum_lms { " --quorum-lms" } else { "" }
+            if self.fencing || !self.quorum { "" } else { " --no-fencing" },
         )
     }
 }
@@ -129,6 +129,8 @@ pub struct RunReport {
     pub configs: u64,
     /// Whether votequorum ran, its events (summed over nodes) and how many of them said quorate.
     pub quorum: (bool, u64, u64),
+    /// Whether fencing ran, the agent runs the switches answered and the nodes they powered off.
+    pub fencing: (bool, u64, u64),
     /// Events processed.
     pub steps: u64,
     /// The liveness phase.
@@ -162,8 +164,12 @@ impl Scenario {
             config.cpg.ops_per_node = 0.0;
         }
         let ids: Vec<NodeId> = (1..=nodes as u32).map(NodeId).collect();
+        let mut fence_faults = Vec::new();
         if options.quorum {
-            config.quorum = random_quorum(seed, &ids, options.quorum_lms);
+            config.quorum = random_quorum(seed, &ids);
+            if let Some(q) = config.quorum.as_mut().filter(|_| options.fencing) {
+                config.fencing = random_fencing(seed, &ids, q, options.safety, &mut fence_faults);
+            }
         }
         let mut faults = Vec::new();
         let safety_ms = options.safety.as_millis() as u64;
@@ -174,6 +180,7 @@ impl Scenario {
             let at = Duration::from_millis(rng.range_inclusive(0, safety_ms.saturating_sub(1)));
             random_fault(&mut rng, &ids, at, options.safety, &mut faults);
         }
+        faults.extend(fence_faults);
         faults.sort_by_key(|(t, _)| *t);
         let restart_crashed = rng.chance(0.7);
         Scenario {
@@ -224,6 +231,7 @@ impl Scenario {
                 c.quorum_events().len() as u64,
                 c.quorum_events().iter().filter(|(_, _, e)| e.quorate).count() as u64,
             ),
+            fencing: (self.config.fencing.is_some(), c.fence_stats().0, c.fence_stats().1),
             steps: s.steps,
             liveness,
             violations: c.violations().to_vec(),
@@ -267,8 +275,9 @@ impl Scenario {
             Some(q) => {
                 let _ = writeln!(
                     s,
-                    "quorum: votes {:?}, wait_for_all {:?}, last_man_standing {} (window {:?}), auto_tie_breaker {} {:?}",
+                    "quorum: votes {:?}, two_node {}, wait_for_all {:?}, last_man_standing {} (window {:?}), auto_tie_breaker {} {:?}",
                     q.nodelist.values().collect::<Vec<_>>(),
+                    q.two_node,
                     q.wait_for_all,
                     q.last_man_standing,
                     q.last_man_standing_window,
@@ -276,6 +285,30 @@ impl Scenario {
                     q.auto_tie_breaker_node
                 );
             }
+        }
+        if let Some(f) = &c.fencing {
+            let delays: Vec<String> = f
+                .config
+                .nodes
+                .iter()
+                .filter_map(|(id, n)| {
+                    let attrs = &n.methods[0].devices[0].attrs;
+                    attrs.iter().find(|(k, _)| k == "delay").map(|(_, v)| format!("n{id} {v}s"))
+                })
+                .collect();
+            let action = f.config.nodes.values().next().and_then(|n| {
+                n.methods[0].devices[0].attrs.iter().find(|(k, _)| k == "action").map(|(_, v)| v.clone())
+            });
+            let _ = writeln!(
+                s,
+                "fencing: power switches {:?}, action {}, delays [{}], latency {:?}..{:?}, boot {:?}",
+                crate::fence::SimFencing::SWITCHES,
+                action.as_deref().unwrap_or("reboot"),
+                delays.join(", "),
+                f.latency.0,
+                f.latency.1,
+                f.boot_time
+            );
         }
         for (t, f) in &self.faults {
             let _ = writeln!(s, "  at {:>8.3}s: {f}", t.as_secs_f64());
@@ -292,9 +325,10 @@ impl Scenario {
 /// votequorum on every node in about 60 % of seeds, from a generator of its own so the other
 /// draws of a seed do not change with it: a nodelist of all nodes (sometimes unequal votes),
 /// maybe `wait_for_all`, `last_man_standing` with a short window, `auto_tie_breaker` with
-/// lowest, highest or a list. Never `two_node`: without fencing both halves of a two-node
-/// split stay quorate by design, which the split brain checker would rightly flag.
-pub fn random_quorum(seed: u64, ids: &[NodeId], lms: bool) -> Option<QuorumConfig> {
+/// lowest, highest or a list. Never `two_node` here: without fencing both halves of a
+/// two-node split stay quorate by design, which the split brain checker would rightly flag
+/// ([`random_fencing`] sets it).
+pub fn random_quorum(seed: u64, ids: &[NodeId]) -> Option<QuorumConfig> {
     let mut rng = SimRng::new(seed ^ 0x9E37_79B9_7F4A_7C15);
     if !rng.chance(0.6) {
         return None;
@@ -311,8 +345,7 @@ pub fn random_quorum(seed: u64, ids: &[NodeId], lms: bool) -> Option<QuorumConfi
         q.wait_for_all = Some(true);
     }
     if rng.chance(0.3) {
-        // Drawn either way so that `lms` changes nothing else.
-        q.last_man_standing = lms;
+        q.last_man_standing = true;
         q.last_man_standing_window = ms(300, 5000, &mut rng);
     }
     if rng.chance(0.35) {
@@ -336,6 +369,51 @@ pub fn random_quorum(seed: u64, ids: &[NodeId], lms: bool) -> Option<QuorumConfi
         q.wait_for_all = Some(true);
     }
     Some(q)
+}
+
+/// Fencing with two simulated power switches in about half of the quorum seeds, from a
+/// generator of its own: reboot or (sometimes) off, with a `delay` on one node at times (on
+/// the lowest id with `two_node`, which two-node clusters get in most fencing seeds), and up
+/// to three switch faults (fail or hang, mended after a while or never) added to `faults`.
+pub fn random_fencing(
+    seed: u64,
+    ids: &[NodeId],
+    quorum: &mut QuorumConfig,
+    safety: Duration,
+    faults: &mut Vec<(Duration, Fault)>,
+) -> Option<SimFencing> {
+    let mut rng = SimRng::new(seed ^ 0xF3C3_0000_5EED_0001);
+    if !rng.chance(0.5) {
+        return None;
+    }
+    if ids.len() == 2 && rng.chance(0.7) {
+        let mut q = quorum.clone();
+        q.two_node = true;
+        if q.resolve(ids[0]).is_ok() {
+            *quorum = q;
+        }
+    }
+    let delayed = if quorum.two_node || rng.chance(0.3) {
+        vec![(ids[0], rng.range_inclusive(1, 3) as u32)]
+    } else {
+        Vec::new()
+    };
+    let action = if rng.chance(0.2) { Some("off") } else { None };
+    let mut f = SimFencing::power_switches(ids, &delayed, action);
+    f.latency = (ms(5, 50, &mut rng), ms(60, 600, &mut rng));
+    f.boot_time = ms(500, 4000, &mut rng);
+    let safety_ms = safety.as_millis() as u64;
+    for _ in 0..rng.range_inclusive(0, 3) {
+        let device = rng.pick(&SimFencing::SWITCHES).copied().unwrap_or("switch1").to_string();
+        let mode = if rng.chance(0.6) { SwitchMode::Fail } else { SwitchMode::Hang };
+        let at = Duration::from_millis(rng.range_inclusive(0, safety_ms.saturating_sub(1)));
+        faults.push((at, Fault::Switch { device: device.clone(), mode: Some(mode) }));
+        let back = at + ms(500, 15_000, &mut rng);
+        if back < safety {
+            faults.push((back, Fault::Switch { device, mode: None }));
+        }
+    }
+    Some(f)
 }
 
 fn random_config(rng: &mut SimRng) -> SimConfig {
@@ -478,7 +556,7 @@ mod tests {
             safety: Duration::from_secs(2),
             cpg: true,
             quorum: true,
-            quorum_lms: false,
+            fencing: true,
         };
         assert_eq!(
             o.replay_command(7),

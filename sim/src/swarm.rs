@@ -66,6 +66,8 @@ pub struct SwarmSummary {
     pub configs_after_stable: u64,
     /// Runs with votequorum, their quorum events and how many of those said quorate.
     pub quorum: (u64, u64, u64),
+    /// Runs with fencing, agent runs the power switches answered, nodes they powered off.
+    pub fencing: (u64, u64, u64),
     /// Failing seeds, by seed.
     pub failures: Vec<Failure>,
     /// Failing seeds counted by the checker of their first violation.
@@ -96,6 +98,9 @@ impl SwarmSummary {
         self.quorum.0 += u64::from(r.quorum.0);
         self.quorum.1 += r.quorum.1;
         self.quorum.2 += r.quorum.2;
+        self.fencing.0 += u64::from(r.fencing.0);
+        self.fencing.1 += r.fencing.1;
+        self.fencing.2 += r.fencing.2;
     }
 }
 
@@ -125,6 +130,11 @@ impl fmt::Display for SwarmSummary {
             f,
             "quorum:                 {} runs with votequorum, {} quorum events ({} quorate)",
             self.quorum.0, self.quorum.1, self.quorum.2
+        )?;
+        writeln!(
+            f,
+            "fencing:                {} runs with fencing, {} agent runs, {} nodes powered off",
+            self.fencing.0, self.fencing.1, self.fencing.2
         )?;
         write!(f, "failing seeds:          {}", self.failures.len())?;
         for (k, n) in &self.by_checker {
@@ -168,6 +178,7 @@ pub fn run_seed(seed: u64, options: &ScenarioOptions, trace: TraceOutput) -> Run
             cpg_views: (0, 0),
             configs: 0,
             quorum: (false, 0, 0),
+            fencing: (false, 0, 0),
             steps: 0,
             liveness: Default::default(),
             violations: vec![Violation::new(

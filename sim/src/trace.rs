@@ -52,6 +52,8 @@ pub enum TraceKind {
     CpgEvent,
     /// votequorum's quorum event on a node.
     Quorum,
+    /// Fencing: a fencer's event, an agent run, a power switch acting.
+    Fence,
 }
 
 /// Where readable trace lines go.

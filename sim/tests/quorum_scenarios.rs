@@ -143,7 +143,7 @@ fn a_node_claiming_quorum_alone_is_a_split_brain() {
 
 /// votequorum(5), two_node: "one node can lose quorum ... the other keeps it" only with
 /// fencing; without fencing both halves of a split stay quorate by design. This is why the
-/// swarm never draws two_node, and the checker says so when it meets it.
+/// swarm draws two_node only with fencing, and the checker says so when it meets it.
 #[test]
 fn quorum_two_node_split_without_fencing_leaves_both_halves_quorate() {
     let q = QuorumConfig { two_node: true, ..nodelist(2) };

@@ -32,7 +32,12 @@ fn swarm_of_random_scenarios_finds_no_violation() {
         safety: Duration::from_secs(15),
         cpg: true,
         quorum: true,
-        quorum_lms: false,
+        // Off until the coordinated fencer stops leaving a victim to a stale claim (a member
+        // that restarts makes startup victims of nodes another member fenced earlier in the
+        // same ring, and their claim still names that member, which no longer has them, so
+        // nobody runs the agents): e.g. `run --seed 1592590746 --safety-ms 15000`. The
+        // fencing scenario tests run in CI meanwhile.
+        fencing: false,
     };
     let opts = SwarmOptions {
         seeds: env_u64("SIM_CI_SEEDS", 500),
@@ -56,7 +61,7 @@ fn swarm_seeds_replay_with_the_same_trace_hash() {
         safety: Duration::from_secs(5),
         cpg: true,
         quorum: true,
-        quorum_lms: false,
+        fencing: true,
     };
     let opts = SwarmOptions { seeds: 8, first_seed: 0xD00D, scenario, threads: 2, twice: true };
     let summary = run_swarm(&opts, |_| {});

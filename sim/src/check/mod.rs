@@ -14,12 +14,14 @@
 //! | [`config`] | members agree on each ring; ring ids of a node strictly increase |
 //! | [`liveness`] | once faults stop, one ring of all live nodes forms and delivers everything |
 //! | [`split_brain`] | no two disjoint installed rings are quorate at once; stale quorum is short |
+//! | [`fencing`] | with fencing, no two nodes outside each other's ring are both quorate, unfenced and active |
 //! | [`cpg`] | closed process groups: per-group total order, delivery only to members, group
 //! virtual synchrony, consistent configuration changes, agreement once faults stop |
 
 pub mod config;
 pub mod cpg;
 pub mod evs;
+pub mod fencing;
 pub mod integrity;
 pub mod liveness;
 pub mod safe;
@@ -68,6 +70,8 @@ pub enum CheckerKind {
     CpgLiveness,
     /// Quorum: two disjoint rings quorate at once, or a stale quorum held too long.
     SplitBrain,
+    /// Fencing: two nodes outside each other's ring both quorate, unfenced and active.
+    FencedSplitBrain,
 }
 
 impl CheckerKind {
@@ -88,6 +92,7 @@ impl CheckerKind {
             CheckerKind::CpgConfchg => "cpg-confchg",
             CheckerKind::CpgLiveness => "cpg-liveness",
             CheckerKind::SplitBrain => "split-brain",
+            CheckerKind::FencedSplitBrain => "fenced-split-brain",
         }
     }
 }
@@ -229,6 +234,24 @@ pub enum Observation<'a> {
         /// The engine is operational (not in a membership change).
         operational: bool,
     },
+    /// After an input to a node running fencing: its last installed ring, votequorum's
+    /// verdict, whether its fencer holds service, and whether the engine is operational.
+    FenceState {
+        /// The node.
+        node: NodeId,
+        /// Its incarnation.
+        incarnation: u32,
+        /// The last ring it installed.
+        ring_id: RingId,
+        /// The members of that ring.
+        members: &'a [NodeId],
+        /// `Votequorum::is_quorate`.
+        quorate: bool,
+        /// `Fencer::is_blocking`.
+        blocked: bool,
+        /// The engine is operational (not in a membership change).
+        operational: bool,
+    },
     /// A CPG client connected to its node.
     CpgConnect {
         /// The client.
@@ -327,6 +350,8 @@ pub struct Checkers {
     pub cpg: cpg::CpgCheckers,
     /// No split brain.
     pub split_brain: split_brain::NoSplitBrain,
+    /// No split brain with fencing.
+    pub fencing: fencing::NoFencedSplitBrain,
 }
 
 impl Check for Checkers {
@@ -342,6 +367,7 @@ impl Check for Checkers {
         }
         if obs.is_quorum() {
             self.split_brain.observe(at, obs, out);
+            self.fencing.observe(at, obs, out);
             return;
         }
         self.integrity.observe(at, obs, out);
@@ -354,6 +380,7 @@ impl Check for Checkers {
         if let Observation::Crash { .. } = obs {
             self.cpg.observe(at, obs, out);
             self.split_brain.observe(at, obs, out);
+            self.fencing.observe(at, obs, out);
         }
     }
 }
@@ -367,6 +394,7 @@ impl Observation<'_> {
                 | Observation::Resume { .. }
                 | Observation::Quorum { .. }
                 | Observation::QuorumState { .. }
+                | Observation::FenceState { .. }
         )
     }
 

@@ -32,7 +32,8 @@
 //! quorate, ring while the majority installs a new quorate one; rule 1 does not flag that
 //! (the old ring is superseded once a member installed the new one) and rule 2 bounds it.
 //! `two_node` breaks rule 1 by design (both halves of a two-node split stay quorate until
-//! fencing), so the swarm never enables it.
+//! fencing), so the swarm enables it only with fencing, and then a node its fencer holds
+//! counts as not quorate here ([`super::fencing`] checks the rest).
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -3,8 +3,9 @@
 use std::time::Duration;
 
 use totem::{Guarantee, NodeId, RingId};
+use totemd::Node;
 
-use super::Cluster;
+use super::{Cluster, Ev};
 use crate::check::liveness::describe;
 use crate::check::{CheckerKind, Violation};
 use crate::node::Liveness;
@@ -27,19 +28,96 @@ pub struct LivenessReport {
 }
 
 impl Cluster {
-    /// Ends every fault: heals the network, removes rules and loss, stops the random load
-    /// and the random CPG client activity, resumes paused nodes and, if asked, restarts crashed ones.
+    /// Ends every fault: heals the network, removes rules and loss, repairs the power
+    /// switches, stops the random load and the random CPG client activity, resumes paused
+    /// nodes and, if asked, restarts crashed ones and powers on those a switch turned off.
     pub fn stop_faults(&mut self, restart_crashed: bool) {
         self.fabric.calm();
-        self.record_fault("calm: heal, no rules, no loss");
+        self.switch_faults.clear();
+        self.record_fault("calm: heal, no rules, no loss, switches work");
         self.set_load(0.0);
         self.set_cpg_load(0.0);
         for i in 0..self.nodes.len() {
             match self.nodes[i].liveness {
                 Liveness::Paused { .. } => self.resume_node(i),
+                Liveness::Down if restart_crashed && self.nodes[i].powered_off => self.power_on_node(i),
                 Liveness::Down if restart_crashed => self.restart_node(i),
                 _ => {}
             }
+        }
+    }
+
+    /// Fencing is at rest: one ring of the live nodes, no agent runs or reboots under way,
+    /// and no quorate node holds service for a pending fence (without quorum a fence waits,
+    /// fenced(8)).
+    fn fencing_settled(&self) -> bool {
+        let busy = self.queue.values().any(|ev| matches!(ev, Ev::Agent { .. } | Ev::PowerOn(_)));
+        let held = |s: &Node| s.fencing_held() && s.quorum().is_some_and(quorum::Votequorum::is_quorate);
+        !busy && self.stable_ring().is_some() && !self.nodes.iter().filter_map(|n| n.srp.as_ref()).any(held)
+    }
+
+    /// Waits for fencing to come to rest and stay there for a token and consensus round (the
+    /// quorum of a new ring is counted in it, and may start a fence); false if it never does.
+    fn settle_fencing(&mut self, bound: Duration) -> bool {
+        let calm = self.cfg.totem.token + self.cfg.totem.consensus;
+        for _ in 0..DRAIN_ROUNDS_MAX {
+            if !self.run_until_pred(bound, Cluster::fencing_settled) {
+                return false;
+            }
+            self.run_for(calm);
+            if self.fencing_settled() {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Every live node's fencing: pending victims and who runs their agents.
+    fn fencing_views(&self) -> String {
+        let views: Vec<String> = self
+            .nodes
+            .iter()
+            .filter_map(|n| n.srp.as_ref().map(|s| (n.id, s)))
+            .filter_map(|(id, s)| s.fencer().map(|f| (id, s, f)))
+            .map(|(id, s, f)| {
+                let pending: Vec<String> = f.pending().iter().map(|v| format!("n{v}")).collect();
+                let quorate = s.quorum().is_some_and(quorum::Votequorum::is_quorate);
+                format!("n{id} (ring {}, quorate {quorate}): pending [{}]", s.ring_id(), pending.join(", "))
+            })
+            .collect();
+        views.join("; ")
+    }
+
+    /// With votequorum, once the ring is stable and every configured node is live: every node
+    /// is quorate and no fencer holds service.
+    fn check_quorum_liveness(&mut self, bound: Duration) {
+        if self.cfg.quorum.is_none() || self.live_nodes().len() < self.nodes.len() {
+            return;
+        }
+        let settled = |c: &Cluster| {
+            c.nodes
+                .iter()
+                .filter_map(|n| n.srp.as_ref())
+                .all(|s| s.quorum().is_some_and(quorum::Votequorum::is_quorate) && !s.fencing_held())
+        };
+        if !self.run_until_pred(bound, settled) && !self.halted {
+            let views: Vec<String> = self
+                .nodes
+                .iter()
+                .filter_map(|n| n.srp.as_ref().map(|s| (n.id, s)))
+                .map(|(id, s)| {
+                    let q = s.quorum().map(quorum::Votequorum::status);
+                    format!(
+                        "n{id}: quorate {:?} expected {:?} fence held {} pending {:?}",
+                        q.as_ref().map(|q| q.quorate),
+                        q.as_ref().map(|q| q.expected_votes),
+                        s.fencing_held(),
+                        s.fence_pending()
+                    )
+                })
+                .collect();
+            let detail = format!("all nodes in one ring but not all quorate and free: {}", views.join(", "));
+            self.report(vec![Violation::new(CheckerKind::Liveness, self.now(), None, detail)]);
         }
     }
 
@@ -51,6 +129,17 @@ impl Cluster {
         let bound = self.cfg.liveness_bound();
         let mut report = LivenessReport::default();
         let t0 = self.now();
+        if self.cfg.fencing.is_some() && !self.settle_fencing(bound) {
+            if !self.halted {
+                let detail = format!(
+                    "fencing did not settle after {:?} of quiet: {}",
+                    self.now() - t0,
+                    self.fencing_views()
+                );
+                self.report(vec![Violation::new(CheckerKind::Liveness, self.now(), None, detail)]);
+            }
+            return report;
+        }
         if !self.run_until_stable(bound) {
             if !self.halted {
                 let detail = format!(
@@ -109,6 +198,9 @@ impl Cluster {
         if drained && !self.halted {
             // The groups settle after the ring: every node's sync round, then re-sent operations.
             self.check_cpg_liveness(DRAIN_ROUNDS_MAX);
+        }
+        if drained && !self.halted {
+            self.check_quorum_liveness(bound);
         }
         report
     }

@@ -20,10 +20,13 @@
 //! ```
 
 mod cpg;
+mod fencing;
 mod liveness;
 mod step;
 
 use std::collections::BTreeMap;
+
+use quorum::fencing::RunAgent;
 
 use ::cpg::service::{ClientId, ServiceError};
 use ::cpg::{CpgEvent, GroupName};
@@ -40,6 +43,7 @@ use crate::check::liveness::NodeView;
 use crate::check::{Checkers, Violation};
 use crate::clients::CpgLoad;
 use crate::fault::Fault;
+use crate::fence::{SimFencing, SwitchMode};
 use crate::net::{Fabric, LinkConfig, Rule};
 use crate::node::{Clock, Liveness, SimNode};
 use crate::rng::{nanos, SimRng};
@@ -81,6 +85,8 @@ pub struct SimConfig {
     pub liveness_bound: Option<Duration>,
     /// votequorum on every node with this configuration (off: `None`, the default).
     pub quorum: Option<QuorumConfig>,
+    /// Fencing on every node, with simulated power switches (needs `quorum`; off: `None`).
+    pub fencing: Option<SimFencing>,
 }
 
 impl Default for SimConfig {
@@ -101,6 +107,7 @@ impl Default for SimConfig {
             liveness_bound: None,
             mutation: None,
             quorum: None,
+            fencing: None,
         }
     }
 }
@@ -142,6 +149,9 @@ pub enum MutationKind {
     /// The node always says it is quorate to the checkers (`nth` is ignored), as a votequorum
     /// that never counted would.
     ClaimQuorum,
+    /// Every power switch reports success without switching anything (`node` and `nth` are
+    /// ignored), as a fence agent that lies would: a node declared dead goes on running.
+    FakeFence,
 }
 
 /// A deliberate bug injected between an engine and the checkers: the `nth` delivery (counted
@@ -228,6 +238,10 @@ enum Ev {
     Resume(usize),
     /// The next CPG client operation of a node index.
     Cpg(usize),
+    /// A power switch acts on an agent run of node index `runner` (if still that incarnation).
+    Agent { runner: usize, incarnation: u32, run: Box<RunAgent> },
+    /// Power returns to a node index rebooted by a switch.
+    PowerOn(usize),
 }
 
 /// A simulated cluster of Totem nodes with ids `1..=n`.
@@ -253,6 +267,12 @@ pub struct Cluster {
     cpg_log: BTreeMap<(NodeId, ClientId), Vec<CpgEvent>>,
     /// Every quorum event, in order.
     quorum_log: Vec<(Instant, NodeId, QuorumEvent)>,
+    /// Power switches made to misbehave, by device name.
+    switch_faults: BTreeMap<String, SwitchMode>,
+    /// Agent runs the switches answered (or hung on).
+    agent_runs: u64,
+    /// Nodes the switches powered off.
+    power_offs: u64,
     same_instant_steps: u64,
     halted: bool,
     /// The node whose input is being processed (to blame a panic on).
@@ -274,6 +294,10 @@ impl Cluster {
                     .map_err(|e| SimError::Config(e.to_string()))?;
             if let Some(q) = &cfg.quorum {
                 srp.enable_quorum(q).map_err(|e| SimError::Config(e.to_string()))?;
+                if let Some(f) = &cfg.fencing {
+                    srp.enable_fencing(clock.local(0), f.config.clone())
+                        .map_err(|e| SimError::Config(e.to_string()))?;
+                }
             }
             nodes.push(SimNode::new(id, srp, clock));
         }
@@ -285,6 +309,9 @@ impl Cluster {
             groups: (0..cfg.cpg.groups).map(CpgLoad::group_name).collect(),
             cpg_log: BTreeMap::new(),
             quorum_log: Vec::new(),
+            switch_faults: BTreeMap::new(),
+            agent_runs: 0,
+            power_offs: 0,
             cfg,
             seed,
             rng,
@@ -551,6 +578,7 @@ impl Cluster {
             Fault::Heal => self.fabric.heal(),
             Fault::Crash(n) => self.crash_node(self.index(*n)),
             Fault::Leave(n) => self.leave_node(self.index(*n)),
+            Fault::Restart(n) if self.node(*n).powered_off => {}
             Fault::Restart(n) => self.restart_node(self.index(*n)),
             Fault::Pause(n, d) => self.pause_node(self.index(*n), *d),
             Fault::Resume(n) => self.resume_node(self.index(*n)),
@@ -558,10 +586,22 @@ impl Cluster {
             Fault::AddRule(r) => self.fabric.add_rule(r.clone()),
             Fault::ClearRules => self.fabric.clear_rules(),
             Fault::SetLoad(r) => self.set_load(*r),
+            Fault::Switch { device, mode: Some(m) } => {
+                self.switch_faults.insert(device.clone(), *m);
+            }
+            Fault::Switch { device, mode: None } => {
+                self.switch_faults.remove(device);
+            }
+            Fault::PowerOn(n) => self.power_on_node(self.index(*n)),
         }
         if !matches!(
             fault,
-            Fault::Crash(_) | Fault::Leave(_) | Fault::Restart(_) | Fault::Pause(..) | Fault::Resume(_)
+            Fault::Crash(_)
+                | Fault::Leave(_)
+                | Fault::Restart(_)
+                | Fault::Pause(..)
+                | Fault::Resume(_)
+                | Fault::PowerOn(_)
         ) {
             self.record_fault(&fault.to_string());
         }

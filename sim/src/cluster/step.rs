@@ -128,6 +128,11 @@ impl Cluster {
                 }
                 self.schedule_cpg(i);
             }
+            Ev::Agent { runner, incarnation, run } => {
+                self.current = Some(self.nodes[runner].id);
+                self.agent_done(runner, incarnation, *run);
+            }
+            Ev::PowerOn(i) => self.power_on_node(i),
             Ev::Resume(i) => {
                 if let Liveness::Paused { until } = self.nodes[i].liveness {
                     if until <= self.now {
@@ -209,6 +214,7 @@ impl Cluster {
         }
         self.drain_client_events(i);
         self.observe_quorum(i);
+        self.drain_fencing(i);
         while let Some(tx) = self.nodes[i].srp.as_mut().and_then(Node::poll_transmit) {
             self.send(i, tx);
         }
@@ -236,7 +242,10 @@ impl Cluster {
         let Some(node) = self.nodes[i].srp.as_ref() else { return };
         let Some(q) = node.quorum() else { return };
         let claim = self.cfg.mutation.is_some_and(|m| m.node == id && m.kind == MutationKind::ClaimQuorum);
-        let quorate = q.is_quorate() || claim;
+        // two_node: both halves of a split are quorate by design and fencing decides, so
+        // only a node its fencer does not hold counts (the fencing checker has the rest).
+        let held = self.cfg.quorum.as_ref().is_some_and(|q| q.two_node) && node.fencing_held();
+        let quorate = (q.is_quorate() && !held) || claim;
         let (ring_id, members) = (node.ring_id(), node.members().to_vec());
         let operational = node.state() == totem::SrpState::Operational;
         self.observe(&Observation::QuorumState {
@@ -534,6 +543,10 @@ impl Cluster {
             .expect("the configuration was accepted at the first start");
         if let Some(q) = &self.cfg.quorum {
             srp.enable_quorum(q).expect("the quorum configuration was accepted at the first start");
+            if let Some(f) = &self.cfg.fencing {
+                srp.enable_fencing(local, f.config.clone())
+                    .expect("the fencing configuration was accepted at the first start");
+            }
         }
         node.srp = Some(srp);
         node.liveness = Liveness::Up;
@@ -599,6 +612,7 @@ impl Cluster {
         if !timeout_first {
             self.overdue_timeout(i);
         }
+        self.deliver_held_agent_results(i);
         self.rearm(i);
     }
 
