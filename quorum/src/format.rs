@@ -6,13 +6,26 @@ use std::fmt::Write;
 
 use totem::NodeId;
 
-use crate::votequorum::Status;
+use crate::votequorum::{Status, StatusFlags};
 
 /// The provider name quorumtool prints.
 pub const PROVIDER: &str = "corosync_votequorum";
 
 /// The status as `corosync-quorumtool -s` prints it. `names` gives the Name column (the node
 /// id when missing); `date` is the `Date:` line's text, left out when `None` (the core reads no
+/// The names of the flags in force, in corosync-quorumtool's order (`2Node`, `Quorate`,
+/// `WaitForAll`, `LastManStanding`, `AutoTieBreaker`).
+pub fn flag_names(f: &StatusFlags) -> Vec<&'static str> {
+    let flags = [
+        (f.two_node, "2Node"),
+        (f.quorate, "Quorate"),
+        (f.wait_for_all, "WaitForAll"),
+        (f.last_man_standing, "LastManStanding"),
+        (f.auto_tie_breaker, "AutoTieBreaker"),
+    ];
+    flags.iter().filter(|(on, _)| *on).map(|(_, name)| *name).collect()
+}
+
 /// clock). The ring id is `representative.seq` in hex, as corosync prints it.
 pub fn quorumtool_status(status: &Status, names: &BTreeMap<NodeId, String>, date: Option<&str>) -> String {
     let mut out = String::new();
@@ -33,16 +46,8 @@ pub fn quorumtool_status(status: &Status, names: &BTreeMap<NodeId, String>, date
     let _ = writeln!(out, "Total votes:      {}", status.total_votes);
     let blocked = if status.quorate { " " } else { "Activity blocked" };
     let _ = writeln!(out, "Quorum:           {} {blocked}", status.quorum);
-    let f = status.flags;
-    let flags = [
-        (f.two_node, "2Node"),
-        (f.quorate, "Quorate"),
-        (f.wait_for_all, "WaitForAll"),
-        (f.last_man_standing, "LastManStanding"),
-        (f.auto_tie_breaker, "AutoTieBreaker"),
-    ];
     out.push_str("Flags:            ");
-    for (_, name) in flags.iter().filter(|(on, _)| *on) {
+    for name in flag_names(&status.flags) {
         let _ = write!(out, "{name} ");
     }
     out.push_str("\n\nMembership information\n----------------------\n");

@@ -24,6 +24,7 @@ pub mod config;
 pub mod crypto;
 pub mod keyfile;
 pub mod links;
+pub mod live;
 #[cfg(feature = "runtime")]
 pub mod logging;
 pub mod node;

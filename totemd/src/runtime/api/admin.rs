@@ -8,7 +8,7 @@
 use cpg::service::ClientId;
 use ipc::{MetricsReply, RequestBody, Response, ResponseResult};
 
-use super::{collect, live, Access};
+use super::{collect, Access};
 use crate::config::UidGid;
 use crate::runtime::{unix_seconds, Driver};
 
@@ -53,7 +53,7 @@ impl Driver<'_> {
 
     fn sync_live(&mut self) {
         let links = self.links.status();
-        let keys = live::live_keys(&self.node, &links, self.clock.now(), u64::from(unix_seconds()));
+        let keys = crate::live::live_keys(&self.node, &links, self.clock.now(), u64::from(unix_seconds()));
         self.confdb.sync_live(keys);
     }
 

@@ -64,8 +64,8 @@ pub(in crate::runtime) struct Confdb {
     store: Store,
     engine: Vec<Counter>,
     driver: Vec<Counter>,
-    /// Nodes whose `runtime.members.<id>.status` is `joined`.
-    joined: BTreeSet<NodeId>,
+    /// The ring and members as the store shows them.
+    live: crate::live::LiveState,
     /// Each client's tracks, to check an untrack is its own.
     tracks: BTreeMap<ClientId, BTreeSet<TrackId>>,
     /// Whether the live keys (groups, quorum, fencing) may be out of date.
@@ -92,7 +92,7 @@ impl Confdb {
             store,
             engine,
             driver,
-            joined: BTreeSet::new(),
+            live: crate::live::LiveState::default(),
             tracks: BTreeMap::new(),
             live_dirty: true,
         };
@@ -118,15 +118,7 @@ impl Confdb {
     /// A new ring: `runtime.totem.ring_id`, and each member's status `joined`, each node
     /// that left `left`.
     pub(in crate::runtime) fn ring(&mut self, ring_id: RingId, members: &[NodeId]) {
-        self.daemon_set("runtime.totem.ring_id", Value::String(ring_id.to_string()));
-        let now: BTreeSet<NodeId> = members.iter().copied().collect();
-        for left in self.joined.difference(&now).copied().collect::<Vec<_>>() {
-            self.daemon_set(&format!("runtime.members.{}.status", left.0), Value::String("left".into()));
-        }
-        for joined in now.difference(&self.joined).copied().collect::<Vec<_>>() {
-            self.daemon_set(&format!("runtime.members.{}.status", joined.0), Value::String("joined".into()));
-        }
-        self.joined = now;
+        self.live.ring(&mut self.store, ring_id, members);
         self.live_dirty = true;
     }
 
@@ -140,22 +132,11 @@ impl Confdb {
         self.live_dirty
     }
 
-    /// Brings the live keys ([`super::live`]) to `keys`: sets what changed, deletes what is no
-    /// longer listed under [`super::live::LIVE_PREFIXES`]; trackers see only real changes.
+    /// Brings the live keys ([`crate::live`]) to `keys`: sets what changed, deletes what is
+    /// gone; trackers see only real changes.
     pub(in crate::runtime) fn sync_live(&mut self, keys: Vec<(String, Value)>) {
         self.live_dirty = false;
-        let listed: BTreeSet<&str> = keys.iter().map(|(k, _)| k.as_str()).collect();
-        let gone: Vec<String> = super::live::LIVE_PREFIXES
-            .iter()
-            .flat_map(|p| self.store.iter_prefix(p).map(|(k, _)| k.to_string()).collect::<Vec<_>>())
-            .filter(|k| !listed.contains(k.as_str()))
-            .collect();
-        for key in gone {
-            let _ = self.store.delete(Writer::Daemon, &key);
-        }
-        for (key, value) in keys {
-            self.daemon_set(&key, value);
-        }
+        self.live.sync(&mut self.store, keys);
     }
 
     /// The `uidgid` groups changed: they (and root) may write from now on; the resolved ids
@@ -185,9 +166,7 @@ impl Confdb {
     }
 
     fn daemon_set(&mut self, key: &str, value: Value) {
-        if let Err(e) = self.store.set(Writer::Daemon, key, value) {
-            tracing::warn!("confdb: {key} not set: {e}");
-        }
+        crate::live::set(&mut self.store, key, value);
     }
 
     /// Answers a confdb request of `client` (credentials `uid`, `gid`); `None` when `body` is

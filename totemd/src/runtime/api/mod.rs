@@ -14,7 +14,6 @@ mod admin;
 mod collect;
 mod confdb;
 pub mod http;
-mod live;
 pub mod metrics;
 mod requests;
 

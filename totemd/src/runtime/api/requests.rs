@@ -159,7 +159,7 @@ fn quorum_reply(node: &Node, names: &BTreeMap<NodeId, String>) -> QuorumReply {
         highest_expected: s.highest_expected,
         total_votes: s.total_votes,
         quorum: s.quorum,
-        flags: quorum_flags(&s.flags).into_iter().map(String::from).collect(),
+        flags: quorum::format::flag_names(&s.flags).into_iter().map(String::from).collect(),
         members: s
             .members
             .iter()
@@ -195,17 +195,6 @@ fn fencing_text(node: &Node) -> String {
 }
 
 /// The flags in force, named as corosync-quorumtool prints them.
-pub(in crate::runtime) fn quorum_flags(f: &quorum::StatusFlags) -> Vec<&'static str> {
-    let flags = [
-        (f.two_node, "2Node"),
-        (f.quorate, "Quorate"),
-        (f.wait_for_all, "WaitForAll"),
-        (f.last_man_standing, "LastManStanding"),
-        (f.auto_tie_breaker, "AutoTieBreaker"),
-    ];
-    flags.iter().filter(|(on, _)| *on).map(|(_, name)| *name).collect()
-}
-
 fn group(name: Bytes) -> Result<GroupName, (ErrorCode, String)> {
     GroupName::new(name.to_vec()).map_err(|e| (ErrorCode::InvalidArgument, e.to_string()))
 }
