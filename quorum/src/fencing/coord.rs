@@ -66,11 +66,22 @@ impl Fencer {
                     self.claims.insert(node, sender);
                     if self.victims.contains_key(&node) {
                         self.push_event(FenceEvent::Owner { node, member: sender });
+                    } else if Some(sender) == self.local {
+                        // Our claim won, but the victim was done meanwhile: say so again, which
+                        // frees the claim for a member that has it only now.
+                        self.resend_done(node);
                     }
                 }
             }
-            Body::Done(Done { node_id, by }) if Some(sender) != self.local && node_id != 0 => {
-                self.complete(now, NodeId(node_id), by);
+            Body::Done(Done { node_id, by }) if node_id != 0 => {
+                let node = NodeId(node_id);
+                // A finished victim is nobody's any more: a member that gets it again later in
+                // this ring (a restarted node's startup rule, a new request) claims it afresh.
+                self.claims.remove(&node);
+                self.claims_sent.remove(&node);
+                if Some(sender) != self.local {
+                    self.complete(now, node, by);
+                }
             }
             Body::Request(_) | Body::Done(_) => {}
         }
@@ -110,6 +121,13 @@ impl Fencer {
     /// Asks the members to fence `node` (coordinated [`Fencer::fence`]).
     pub(super) fn send_request(&mut self, node: NodeId) {
         self.messages.push_back(FenceMessage::encode_body(Body::Request(Request { node_id: node.0 })));
+    }
+
+    /// Repeats the last result this member knows for `node`, if any.
+    fn resend_done(&mut self, node: NodeId) {
+        if let Some(by) = self.history.iter().rev().find(|h| h.node == node).map(|h| h.by.clone()) {
+            self.send_done(node, &by);
+        }
     }
 
     /// Tells the members `node` is fenced, when coordinated.

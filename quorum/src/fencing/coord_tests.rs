@@ -258,3 +258,46 @@ fn a_result_delayed_into_the_next_ring_stops_a_second_fence() {
     assert_eq!(ring.runs_of(1).len(), 1);
     assert!(ring.fencer(2).pending().is_empty() && !ring.fencer(2).is_blocking());
 }
+
+/// A member restarts while the others still fence a node; once they have, its startup rule
+/// must not be left waiting on their finished claim (sim seed 1592590746), and it does not
+/// fence again a node it learnt was fenced.
+#[test]
+fn a_restarted_member_is_not_held_by_a_claim_finished_before_its_startup_delay_ended() {
+    let mut ring = Ring::new(config());
+    ring.install(t(10), &[1, 2]);
+    let op = ring.runs_of(1)[0].op;
+    // Node 2 restarts with a fresh fencer and rejoins: node 1, still running node 3's agent,
+    // claims it in the new ring.
+    let mut fresh = Fencer::coordinated(NodeId(2), config()).unwrap();
+    fresh.start(t(11));
+    ring.fencers.insert(NodeId(2), fresh);
+    ring.install(t(12), &[1, 2]);
+    assert_eq!(ring.fencer(2).owner(NodeId(3)), Some(NodeId(1)));
+    ring.fencer(1).handle_agent_result(t(13), op, true, String::new());
+    ring.deliver(t(13));
+    // Node 2's post_join_delay ends with node 3 never seen: it was fenced, so no victim.
+    for f in ring.fencers.values_mut() {
+        f.handle_timeout(t(20));
+    }
+    ring.deliver(t(20));
+    assert!(ring.fencer(2).pending().is_empty(), "{:?}", ring.fencer(2).pending());
+    assert!(!ring.fencer(2).is_blocking());
+}
+
+/// The same, for a victim a member gets only after the claim on it finished: its own claim
+/// wins now, and it runs the agent.
+#[test]
+fn a_victim_gained_after_its_claim_finished_is_claimed_again() {
+    let mut ring = Ring::new(config());
+    ring.install(t(10), &[1, 2]);
+    let op = ring.runs_of(1)[0].op;
+    ring.fencer(1).handle_agent_result(t(11), op, true, String::new());
+    ring.deliver(t(11));
+    assert_eq!(ring.fencer(2).owner(NodeId(3)), None, "a finished victim's claim is freed");
+    // Node 2's operator asks again in the same ring: one member runs it.
+    ring.fencer(2).fence(t(12), NodeId(3)).unwrap();
+    ring.deliver(t(12));
+    let runs = ring.runs_of(1).len() + ring.runs_of(2).len();
+    assert_eq!(runs, 2, "the first fence and exactly one more: {:?}", ring.runs);
+}

@@ -50,8 +50,13 @@ impl Fencer {
     /// fenced's post_join_delay: configured nodes never seen since start are victims.
     pub(super) fn end_startup_delay(&mut self) {
         self.startup = Startup::Done;
+        // A node fenced since this one started (by another member, as we learnt) and not seen
+        // since is down already.
+        let fenced: Vec<NodeId> = self.history.iter().map(|h| h.node).collect();
         for node in self.unseen_nodes() {
-            self.add_victim(node, Cause::Startup);
+            if !fenced.contains(&node) {
+                self.add_victim(node, Cause::Startup);
+            }
         }
     }
 
