@@ -237,3 +237,52 @@ fn a_member_that_only_sends_is_never_stalled_by_its_own_messages_coming_back() {
     assert_eq!(received, COUNT);
     cluster.stop(EXIT_TIMEOUT);
 }
+
+/// A member that reads, but slower than another sends, is not dropped: the sender waits for
+/// it (try-again while 8 MiB wait for the slow reader), and it gets every message. The slow
+/// member is `totemctl cpg listen` whose output the test reads slowly. (A member that stops
+/// reading altogether is dropped: ipc_abuse.rs.)
+#[test]
+fn a_slow_reader_slows_the_sender_and_is_not_dropped() {
+    use std::io::BufRead;
+    const COUNT: usize = 800;
+    const SIZE: usize = 64 << 10; // 50 MiB in all: more than the 32 MiB a member may leave unread
+    let cluster = Cluster::start("cpg-slow", 1, TOKEN_MS, FORM_TIMEOUT);
+    let rt = runtime();
+    let fast = rt.block_on(connect(&cluster.socket(1)));
+    rt.block_on(fast.join(&group("slow"))).unwrap();
+    let mut listener = std::process::Command::new(env!("CARGO_BIN_EXE_totemctl"))
+        .args(["cpg", "listen", "slow", "--socket"])
+        .arg(cluster.socket(1))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start totemctl cpg listen");
+    let stdout = listener.stdout.take().expect("listener stdout");
+    let reader = std::thread::spawn(move || {
+        let mut n = 0;
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if line.contains("\"event\":\"deliver\"") {
+                n += 1;
+                // About 30 MB/s: slower than the sender on its own.
+                std::thread::sleep(Duration::from_millis(2));
+                if n == COUNT {
+                    break;
+                }
+            }
+        }
+        n
+    });
+    rt.block_on(confchg_where(&fast, "slow", |c| c.members.len() == 2));
+    rt.block_on(async {
+        for _ in 0..COUNT {
+            fast.mcast(&group("slow"), Guarantee::Agreed, vec![b'x'; SIZE]).await.unwrap();
+        }
+    });
+    let got = reader.join().expect("reader thread");
+    let _ = listener.kill();
+    let _ = listener.wait();
+    assert_eq!(got, COUNT, "the slow member missed messages");
+    assert!(!cluster.logs().contains("not reading its events"), "the slow reader was dropped");
+    cluster.stop(EXIT_TIMEOUT);
+}

@@ -349,6 +349,11 @@ impl CpgService {
         self.groups.iter()
     }
 
+    /// The local clients in `group` (joined or joining), in process id order.
+    pub fn local_clients<'a>(&'a self, group: &'a GroupName) -> impl Iterator<Item = ClientId> + 'a {
+        self.local.iter().filter(move |((g, _), _)| g == group).map(|(_, b)| b.client)
+    }
+
     /// Bytes of group messages waiting for the engine.
     pub fn queued_bytes(&self) -> usize {
         self.queue_bytes

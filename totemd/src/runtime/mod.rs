@@ -824,9 +824,13 @@ impl Driver<'_> {
                         continue;
                     }
                     let links = self.links.status();
+                    let backlog = match &body {
+                        ipc::RequestBody::CpgMcast(r) => self.group_backlog(id, &r.group),
+                        _ => client.backlog(),
+                    };
                     let source = api::StatusSource {
                         links: &links,
-                        backlog: client.backlog(),
+                        backlog,
                         backlog_soft: api::CLIENT_BACKLOG_SOFT,
                         names: &self.names,
                     };
@@ -913,8 +917,23 @@ impl Driver<'_> {
         }
     }
 
+    /// The largest backlog of `sender` and of the local members of `group`: past
+    /// [`api::CLIENT_BACKLOG_SOFT`], sends to the group wait for the slowest reader.
+    fn group_backlog(&self, sender: ClientId, group: &Bytes) -> usize {
+        let own = self.ipc.clients.get(&sender).map_or(0, api::Client::backlog);
+        let Ok(group) = cpg::GroupName::new(group.to_vec()) else { return own };
+        let members = self.node.cpg().local_clients(&group);
+        members.filter_map(|c| self.ipc.clients.get(&c)).map(api::Client::backlog).fold(own, usize::max)
+    }
+
     fn flush_clients(&mut self) -> bool {
         let mut slow = Vec::new();
+        let now = self.clock.now();
+        for (&id, client) in &mut self.ipc.clients {
+            if client.stalled(now) {
+                slow.push(id);
+            }
+        }
         while let Some((id, event)) = self.node.poll_client_event() {
             let Some(client) = self.ipc.clients.get_mut(&id) else { continue };
             if client.backlog() > api::CLIENT_BACKLOG_MAX {

@@ -3,11 +3,13 @@
 //!
 //! The reader tasks share one bounded channel to the loop, so a flood of requests slows only
 //! the reading, never the loop's memory. Bytes for a client go to its writer task; the loop
-//! counts what the writer has not yet written. A client whose count passes
-//! [`CLIENT_BACKLOG_SOFT`] gets `TryAgain` for its own sends; one that passes
-//! [`CLIENT_BACKLOG_MAX`] is not reading its events and is disconnected (its groups see it
-//! leave with reason `procdown`), as libqb does with a full dispatch queue. Other clients
-//! never wait for a slow one.
+//! counts what the writer has not yet written. While a member of a group has more than
+//! [`CLIENT_BACKLOG_SOFT`] unread, sends to that group from this node get `TryAgain`: a slow
+//! reader slows the local senders instead of being dropped (libqb and corosync push back on
+//! senders too). A client that reads nothing for [`CLIENT_STALL`] with that much unread, or
+//! that passes [`CLIENT_BACKLOG_MAX`] anyway (remote senders are not slowed), is not reading
+//! its events and is disconnected (its groups see it leave with reason `procdown`): nobody
+//! waits for a client that stopped.
 
 mod access;
 mod admin;
@@ -21,7 +23,7 @@ use std::collections::BTreeMap;
 use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -36,8 +38,10 @@ pub use access::Access;
 pub(super) use confdb::Confdb;
 pub(super) use requests::{event_to_wire, handle_request, quorum_to_wire, StatusSource};
 
-/// Unsent bytes past which a client's own sends get `TryAgain`.
+/// Unsent bytes of a group member past which sends to its groups from this node get `TryAgain`.
 pub const CLIENT_BACKLOG_SOFT: usize = 8 << 20;
+/// A client over [`CLIENT_BACKLOG_SOFT`] that reads nothing for this long has stopped reading.
+pub const CLIENT_STALL: std::time::Duration = std::time::Duration::from_secs(5);
 /// Unsent bytes past which a client is disconnected as not reading.
 pub const CLIENT_BACKLOG_MAX: usize = 32 << 20;
 /// Bytes one read of a client socket takes at most.
@@ -89,12 +93,34 @@ pub(super) struct Client {
     unsent: Arc<AtomicUsize>,
     out: mpsc::UnboundedSender<Bytes>,
     reader: JoinHandle<()>,
+    /// Bytes the writer has written so far.
+    written: Arc<AtomicU64>,
+    /// While over [`CLIENT_BACKLOG_SOFT`]: bytes written when the writer last made progress,
+    /// and when that was seen.
+    stall: Option<(u64, totem::Instant)>,
 }
 
 impl Client {
     /// Bytes queued for this client and not yet written to its socket.
     pub(super) fn backlog(&self) -> usize {
         self.unsent.load(Ordering::Relaxed) + self.session.pending_transmit()
+    }
+
+    /// Whether the client has stopped reading at `now`: over [`CLIENT_BACKLOG_SOFT`], and not
+    /// a byte of its events written to its socket for [`CLIENT_STALL`].
+    pub(super) fn stalled(&mut self, now: totem::Instant) -> bool {
+        if self.backlog() <= CLIENT_BACKLOG_SOFT {
+            self.stall = None;
+            return false;
+        }
+        let written = self.written.load(Ordering::Relaxed);
+        match self.stall {
+            Some((at, since)) if at == written => now.saturating_duration_since(since) >= CLIENT_STALL,
+            _ => {
+                self.stall = Some((written, now));
+                false
+            }
+        }
     }
 
     /// Hands everything the session queued to the writer task.
@@ -224,10 +250,11 @@ impl IpcServer {
         let (read_half, write_half) = stream.into_split();
         let (out, out_rx) = mpsc::unbounded_channel();
         let unsent = Arc::new(AtomicUsize::new(0));
-        tokio::spawn(write_loop(write_half, out_rx, unsent.clone()));
+        let written = Arc::new(AtomicU64::new(0));
+        tokio::spawn(write_loop(write_half, out_rx, unsent.clone(), written.clone()));
         let reader = tokio::spawn(read_loop(id, read_half, self.input_tx.clone()));
         let session = ServerSession::new(self.session_config);
-        self.clients.insert(id, Client { session, pid, uid, gid, unsent, out, reader });
+        self.clients.insert(id, Client { session, pid, uid, gid, unsent, out, reader, written, stall: None });
         tracing::debug!(client = id.0, uid, gid, pid, "IPC client connected");
         Some((id, pid))
     }
@@ -265,6 +292,7 @@ async fn write_loop(
     mut write: tokio::net::unix::OwnedWriteHalf,
     mut rx: mpsc::UnboundedReceiver<Bytes>,
     unsent: Arc<AtomicUsize>,
+    written: Arc<AtomicU64>,
 ) {
     while let Some(first) = rx.recv().await {
         // Frames queued meanwhile go out in the same write: one system call, not one each.
@@ -273,6 +301,7 @@ async fn write_loop(
             break;
         }
         unsent.fetch_sub(bytes.len(), Ordering::Relaxed);
+        written.fetch_add(bytes.len() as u64, Ordering::Relaxed);
     }
     let _ = write.shutdown().await;
 }

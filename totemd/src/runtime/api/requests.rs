@@ -19,7 +19,8 @@ use crate::node::{Node, QuorumRequestError};
 pub(in crate::runtime) struct StatusSource<'a> {
     /// Every link to every peer.
     pub(in crate::runtime) links: &'a [LinkStatus],
-    /// Bytes queued for this client and not yet written (its sends get `TryAgain` when high).
+    /// Bytes queued and not yet written: for a group send, the largest of the sender's and of
+    /// the group's local members' (the send gets `TryAgain` when high).
     pub(in crate::runtime) backlog: usize,
     /// The backlog past which sends get `TryAgain`.
     pub(in crate::runtime) backlog_soft: usize,
@@ -41,8 +42,13 @@ pub(in crate::runtime) fn handle_request(
         RequestBody::CpgLeave(r) => group(r.group).and_then(|g| service(node.cpg_leave(now, client, &g))),
         RequestBody::CpgMcast(r) => {
             if source.backlog > source.backlog_soft {
-                // Its own events are piling up: it must read before it sends more.
-                Err((ErrorCode::TryAgain, format!("{} bytes of events unread, try again", source.backlog)))
+                // Events pile up for the sender or a local member of the group: it must read
+                // before more is sent.
+                let unread = source.backlog;
+                Err((
+                    ErrorCode::TryAgain,
+                    format!("a local member has {unread} bytes of events unread, try again"),
+                ))
             } else {
                 let guarantee = match ipc::Guarantee::try_from(r.guarantee) {
                     Ok(ipc::Guarantee::Safe) => cpg::Guarantee::Safe,
