@@ -1,11 +1,11 @@
 //! Fencing policy, sans-IO: who must be fenced, with which agent, and when service is held
 //! (cman's fenced; fenced(8), fence_node(8), cluster.conf(5)).
 //!
-//! The [`Fencer`] never runs a process or reads a clock: it asks the daemon to run an agent
-//! ([`RunAgent`]) and is told the result. See [`Fencer`] for the call order and the rules.
+//! The [`Fencer`](crate::fencing::Fencer) never runs a process or reads a clock: it asks the daemon to run an agent
+//! ([`RunAgent`](crate::fencing::RunAgent)) and is told the result. See [`Fencer`](crate::fencing::Fencer) for the call order and the rules.
 //!
-//! A fencer made with [`Fencer::new`] decides alone: it runs every victim's agents itself. The
-//! daemon runs [`Fencer::coordinated`] ones, which share the work over the ring: one member
+//! A fencer made with [`Fencer::new`](crate::fencing::Fencer::new) decides alone: it runs every victim's agents itself. The
+//! daemon runs [`Fencer::coordinated`](crate::fencing::Fencer::coordinated) ones, which share the work over the ring: one member
 //! runs a victim's agents and tells the others (see the `coord` module), and each node unfences
 //! itself at start.
 
