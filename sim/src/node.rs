@@ -99,6 +99,8 @@ pub(crate) struct SimNode {
     pub powered_off: bool,
     /// Fence agent results that came while the node was paused, told when it resumes.
     pub agent_results: Vec<(OpId, bool, String)>,
+    /// The node's confdb, kept by the daemon's code; fresh at each start.
+    pub(crate) confdb: crate::cluster::NodeConfdb,
 }
 
 impl SimNode {
@@ -122,6 +124,7 @@ impl SimNode {
             cpg_held: None,
             powered_off: false,
             agent_results: Vec::new(),
+            confdb: Default::default(),
         }
     }
 

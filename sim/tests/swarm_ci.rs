@@ -32,12 +32,7 @@ fn swarm_of_random_scenarios_finds_no_violation() {
         safety: Duration::from_secs(15),
         cpg: true,
         quorum: true,
-        // Off until the coordinated fencer stops leaving a victim to a stale claim (a member
-        // that restarts makes startup victims of nodes another member fenced earlier in the
-        // same ring, and their claim still names that member, which no longer has them, so
-        // nobody runs the agents): e.g. `run --seed 1592590746 --safety-ms 15000`. The
-        // fencing scenario tests run in CI meanwhile.
-        fencing: false,
+        fencing: true,
     };
     let opts = SwarmOptions {
         seeds: env_u64("SIM_CI_SEEDS", 500),

@@ -72,6 +72,8 @@ pub enum CheckerKind {
     SplitBrain,
     /// Fencing: two nodes outside each other's ring both quorate, unfenced and active.
     FencedSplitBrain,
+    /// confdb: a node's `runtime.` keys disagree with the node, or its tracker missed a ring.
+    Confdb,
 }
 
 impl CheckerKind {
@@ -93,6 +95,7 @@ impl CheckerKind {
             CheckerKind::CpgLiveness => "cpg-liveness",
             CheckerKind::SplitBrain => "split-brain",
             CheckerKind::FencedSplitBrain => "fenced-split-brain",
+            CheckerKind::Confdb => "confdb",
         }
     }
 }

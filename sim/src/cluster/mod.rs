@@ -19,6 +19,7 @@
 //! # let _ = report;
 //! ```
 
+mod confdb;
 mod cpg;
 mod fencing;
 mod liveness;
@@ -37,6 +38,7 @@ use quorum::{QuorumConfig, QuorumEvent};
 use totem::{Guarantee, Instant, NodeId, RingId, Srp, SrpState, SubmitError, TotemConfig};
 use totemd::Node;
 
+pub(crate) use confdb::NodeConfdb;
 pub use liveness::LivenessReport;
 
 use crate::check::liveness::NodeView;

@@ -337,6 +337,19 @@ impl Cluster {
                         c.members.iter().map(|m| m.0).collect::<Vec<_>>()
                     )
                 });
+                if regular {
+                    let local = self.local(i);
+                    let n = &mut self.nodes[i];
+                    let result = n.srp.as_ref().map(|srp| n.confdb.on_regular(srp, c, local));
+                    if let Some(Err(detail)) = result {
+                        self.report(vec![Violation::new(
+                            CheckerKind::Confdb,
+                            self.now(),
+                            Some(node),
+                            detail,
+                        )]);
+                    }
+                }
                 let obs = if regular {
                     Observation::Regular { node, incarnation, config: c }
                 } else {
@@ -549,6 +562,7 @@ impl Cluster {
             }
         }
         node.srp = Some(srp);
+        node.confdb = Default::default();
         node.liveness = Liveness::Up;
         let (id, incarnation, ring_seq) = (node.id, node.incarnation, node.persisted.ring_seq);
         self.stats.restarts += 1;
