@@ -78,3 +78,46 @@ fn two_node_survivor_fences_a_killed_or_frozen_peer_and_stays_quorate() {
     one.terminate();
     assert!(one.wait(WAIT).status.success());
 }
+
+/// Fence agents from Debian's fence-agents package read the same stdin: with `fence_dummy`
+/// (`type=fail`, then `type=file`) a killed node's first method fails and its second fences
+/// it. Skipped when fence-agents is not installed (CI installs it).
+#[test]
+fn debian_fence_agents_work_with_the_same_interface() {
+    const DUMMY: &str = "/usr/sbin/fence_dummy";
+    if !Path::new(DUMMY).exists() {
+        println!("skipped: needs {DUMMY} (Debian's fence-agents)");
+        return;
+    }
+    let port = port_free_on_loopbacks(2);
+    let pair = FencedCluster::new("fence-agents", |dir| {
+        let status = dir.join("dummy.status").display().to_string();
+        let node = |n: u32| {
+            format!(
+                " node {{\n  name: n{n}\n  method {{\n   name: broken\n   device {{\n    name: broken\n   }}\n  }}\n  \
+                 method {{\n   name: dummy\n   device {{\n    name: dummy\n   }}\n  }}\n }}\n"
+            )
+        };
+        let base = conf(port, dir);
+        let fencing = format!(
+            "fencing {{\n post_join_delay: 60\n agent_timeout: 30\n retry_delay: 1\n \
+             device {{\n  name: broken\n  agent: {DUMMY}\n  type: fail\n  power_timeout: 1\n }}\n \
+             device {{\n  name: dummy\n  agent: {DUMMY}\n  type: file\n  status_file: {status}\n }}\n{}{}}}\n",
+            node(1),
+            node(2)
+        );
+        base[..base.find("fencing {").expect("a fencing section")].to_string() + &fencing
+    });
+    let mut one = pair.start(1);
+    let mut two = pair.start(2);
+    both_in_one_ring(&mut one, &mut two);
+    let _ = Command::new("kill").args(["-KILL", &two.pid().to_string()]).status();
+    assert!(
+        one.wait_for_line(WAIT, |l| l.contains("Fenced { node: NodeId(2), by: \"dummy\" }")),
+        "node 2 not fenced by the second method:\n{}",
+        one.log()
+    );
+    assert!(one.log().contains("AttemptFailed { node: NodeId(2), method: \"broken\""), "{}", one.log());
+    one.terminate();
+    assert!(one.wait(WAIT).status.success());
+}
