@@ -173,23 +173,35 @@ impl Srp {
         let sender = NodeId(notice.sender);
         let ring = notice.ring_id.map(crate::ids::RingId::from);
         let pending = self.pending.as_ref().map(|p| (p.ring_id, p.members.contains(&sender)));
+        // A member of the ring we are in or are leaving said goodbye: it left cleanly, even
+        // when it is already failed (its port answered unreachable first, or another member's
+        // join failed it) and whatever membership round runs now.
+        let of_our_ring = ring == Some(self.ring) && self.members.contains(&sender);
         match self.state {
-            SrpState::Operational if ring == Some(self.ring) && self.members.contains(&sender) => {
+            SrpState::Operational if of_our_ring => {
                 tracing::info!(node = %self.node_id, %sender, "member left the ring cleanly");
                 self.clean_leavers.insert(sender);
                 self.enter_gather(now, &[], &[sender]);
             }
             SrpState::Commit | SrpState::Recovery if pending.is_some_and(|(r, m)| m && Some(r) == ring) => {
+                tracing::info!(node = %self.node_id, %sender, "member left the ring cleanly");
                 self.clean_leavers.insert(sender);
                 self.enter_gather(now, &[], &[sender]);
             }
             SrpState::Gather
                 if (ring == Some(self.ring) || ring.is_some_and(|r| r.seq <= self.abandoned_ring_seq))
-                    && self.gather.proc_set.contains(&sender)
-                    && self.gather.fail_set.insert(sender) =>
+                    && self.gather.proc_set.contains(&sender) =>
             {
+                tracing::info!(node = %self.node_id, %sender, "member left the ring cleanly");
                 self.clean_leavers.insert(sender);
-                self.restart_consensus(now);
+                if self.gather.fail_set.insert(sender) {
+                    self.restart_consensus(now);
+                }
+            }
+            SrpState::Commit | SrpState::Recovery if of_our_ring => {
+                // Already being left behind by the ring being formed.
+                tracing::info!(node = %self.node_id, %sender, "member left the ring cleanly");
+                self.clean_leavers.insert(sender);
             }
             _ => self.stale(),
         }

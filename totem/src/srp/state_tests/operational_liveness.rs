@@ -316,3 +316,15 @@ fn the_last_survivor_of_an_unreachable_peer_forms_a_ring_without_timeouts() {
     assert_eq!(srp.members(), &ids(&[1]));
     assert!(config().consensus > ms(100) && config().token > ms(100));
 }
+
+/// A member already failed (its port answered unreachable first) that then says goodbye left
+/// cleanly: it is a clean leaver, and the round is not restarted.
+#[test]
+fn a_leave_after_an_unreachable_report_still_counts_as_clean() {
+    let mut srp = operational(2, &[1, 2, 3], 8, config());
+    srp.handle_peer_unreachable(at(10), NodeId(3));
+    drain(&mut srp);
+    recv(&mut srp, at(11), &Packet::Leave(notice(3, R8)));
+    assert_eq!(sent(&mut srp), vec![], "nothing new to say");
+    assert_eq!(srp.take_clean_leavers(), set(&[3]));
+}
