@@ -10,25 +10,13 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::fenced::{port_free_on_loopbacks, FencedCluster, AGENT};
+use common::fenced::{port_free_on_loopbacks, two_node_conf, FencedCluster};
 use common::{now, Daemon};
 
 const WAIT: Duration = Duration::from_secs(30);
 
 fn conf(port: u16, dir: &Path) -> String {
-    format!(
-        "totem {{\n version: 2\n cluster_name: fencetest\n transport: udpu\n token: 1000\n \
-         interface {{\n  linknumber: 0\n  mcastport: {port}\n }}\n}}\n\
-         nodelist {{\n node {{\n  ring0_addr: 127.0.0.1\n  nodeid: 1\n  name: n1\n }}\n \
-         node {{\n  ring0_addr: 127.0.0.2\n  nodeid: 2\n  name: n2\n }}\n}}\n\
-         quorum {{\n provider: corosync_votequorum\n two_node: 1\n}}\n\
-         logging {{\n to_stderr: yes\n to_syslog: no\n}}\n\
-         fencing {{\n post_join_delay: 60\n device {{\n  name: power\n  agent: {AGENT}\n  logfile: {log}\n  pidfile_dir: {pids}\n }}\n \
-         node {{\n  name: n1\n  method {{\n   name: power\n   device {{\n    name: power\n    port: n1\n   }}\n  }}\n }}\n \
-         node {{\n  name: n2\n  method {{\n   name: power\n   device {{\n    name: power\n    port: n2\n   }}\n  }}\n }}\n}}\n",
-        log = dir.join("fence.log").display(),
-        pids = dir.join("pids").display(),
-    )
+    two_node_conf("fencetest", port, dir, "")
 }
 
 fn both_in_one_ring(a: &mut Daemon, b: &mut Daemon) {

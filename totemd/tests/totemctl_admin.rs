@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use common::fenced::{port_free_on_loopbacks, AGENT};
+use common::fenced::{port_free_on_loopbacks, two_node_conf};
 use common::{new_rings, now, Daemon, TempDir};
 use serde_json::Value;
 use totemd::runtime::api::metrics;
@@ -62,19 +62,7 @@ fn free_tcp_port() -> u16 {
 
 /// Two nodes, `two_node` votequorum, fencing by the test agent; node 1 serves metrics.
 fn conf(port: u16, dir: &Path, system: &str) -> String {
-    format!(
-        "totem {{\n version: 2\n cluster_name: admin\n transport: udpu\n token: 1000\n \
-         interface {{\n  linknumber: 0\n  mcastport: {port}\n }}\n}}\n\
-         nodelist {{\n node {{\n  ring0_addr: 127.0.0.1\n  nodeid: 1\n  name: n1\n }}\n \
-         node {{\n  ring0_addr: 127.0.0.2\n  nodeid: 2\n  name: n2\n }}\n}}\n\
-         quorum {{\n provider: corosync_votequorum\n two_node: 1\n}}\n\
-         logging {{\n to_stderr: yes\n to_syslog: no\n}}\n{system}\
-         fencing {{\n post_join_delay: 60\n device {{\n  name: power\n  agent: {AGENT}\n  logfile: {log}\n  pidfile_dir: {pids}\n }}\n \
-         node {{\n  name: n1\n  method {{\n   name: power\n   device {{\n    name: power\n    port: n1\n   }}\n  }}\n }}\n \
-         node {{\n  name: n2\n  method {{\n   name: power\n   device {{\n    name: power\n    port: n2\n   }}\n  }}\n }}\n}}\n",
-        log = dir.join("fence.log").display(),
-        pids = dir.join("pids").display(),
-    )
+    two_node_conf("admin", port, dir, system)
 }
 
 /// Starts node `node` from `dir/nodeN.conf`, its pid where the test agent finds it.

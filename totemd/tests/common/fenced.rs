@@ -25,6 +25,25 @@ pub fn port_free_on_loopbacks(nodes: u32) -> u16 {
     }
 }
 
+/// Two nodes on 127.0.0.1 and .2 at `port`, `two_node` votequorum, and fencing of each node
+/// (`port: nN`) by the test agent, which logs to `dir/fence.log` and finds pids in
+/// `dir/pids`; `system` goes before the fencing section.
+pub fn two_node_conf(cluster_name: &str, port: u16, dir: &Path, system: &str) -> String {
+    format!(
+        "totem {{\n version: 2\n cluster_name: {cluster_name}\n transport: udpu\n token: 1000\n \
+         interface {{\n  linknumber: 0\n  mcastport: {port}\n }}\n}}\n\
+         nodelist {{\n node {{\n  ring0_addr: 127.0.0.1\n  nodeid: 1\n  name: n1\n }}\n \
+         node {{\n  ring0_addr: 127.0.0.2\n  nodeid: 2\n  name: n2\n }}\n}}\n\
+         quorum {{\n provider: corosync_votequorum\n two_node: 1\n}}\n\
+         logging {{\n to_stderr: yes\n to_syslog: no\n}}\n{system}\
+         fencing {{\n post_join_delay: 60\n device {{\n  name: power\n  agent: {AGENT}\n  logfile: {log}\n  pidfile_dir: {pids}\n }}\n \
+         node {{\n  name: n1\n  method {{\n   name: power\n   device {{\n    name: power\n    port: n1\n   }}\n  }}\n }}\n \
+         node {{\n  name: n2\n  method {{\n   name: power\n   device {{\n    name: power\n    port: n2\n   }}\n  }}\n }}\n}}\n",
+        log = dir.join("fence.log").display(),
+        pids = dir.join("pids").display(),
+    )
+}
+
 /// A directory with a config file, the agent's log and the daemons' pid files.
 pub struct FencedCluster {
     dir: TempDir,
