@@ -773,13 +773,9 @@ impl Driver<'_> {
                 Ok(Some(ipc::SessionInput::Request(request))) => {
                     let Some(body) = request.body else { continue };
                     if let ipc::RequestBody::QuorumTrack(_) = body {
-                        let response = match self.node.quorum() {
-                            Some(q) => {
+                        let response = match self.quorum_state_event() {
+                            Some(event) => {
                                 self.quorum_trackers.insert(id);
-                                let s = q.status();
-                                let ring = s.ring_id.unwrap_or(self.node.ring_id());
-                                let members: Vec<NodeId> = s.members.iter().map(|m| m.node_id).collect();
-                                let event = api::quorum_to_wire(s.quorate, ring, &members, &self.node);
                                 if let Some(client) = self.ipc.clients.get_mut(&id) {
                                     client.session.send_response(ipc::Response::ok(request.id));
                                     let _ = client.session.send_event(event);
@@ -902,13 +898,17 @@ impl Driver<'_> {
     /// Gives each local client its events and writes what its session queued. A client whose
     /// unwritten bytes pass the bound is not reading: it is disconnected.
     /// Returns whether it disconnected any (their leaves may have queued more output).
-    /// Sends every quorum tracker the current state (the fencing state changed).
-    fn notify_quorum_trackers(&mut self) {
-        let Some(q) = self.node.quorum() else { return };
-        let s = q.status();
+    /// The current quorum and fencing state as a tracker's event; `None` without a provider.
+    fn quorum_state_event(&self) -> Option<ipc::Event> {
+        let s = self.node.quorum()?.status();
         let ring = s.ring_id.unwrap_or(self.node.ring_id());
         let members: Vec<NodeId> = s.members.iter().map(|m| m.node_id).collect();
-        let event = api::quorum_to_wire(s.quorate, ring, &members, &self.node);
+        Some(api::quorum_to_wire(s.quorate, ring, &members, &self.node))
+    }
+
+    /// Sends every quorum tracker the current state (the fencing state changed).
+    fn notify_quorum_trackers(&mut self) {
+        let Some(event) = self.quorum_state_event() else { return };
         for id in &self.quorum_trackers {
             if let Some(client) = self.ipc.clients.get_mut(id) {
                 let _ = client.session.send_event(event.clone());
