@@ -100,18 +100,32 @@ pub enum Body {
     Reconfigure(Reconfigure),
 }
 
-/// Why bytes are not a quorum message. The message is dropped and counted.
+/// Why bytes are not a quorum (or fencing) message. The message is dropped and counted.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
     /// Not a valid prost encoding.
-    #[error("malformed quorum message")]
+    #[error("malformed message")]
     Malformed,
     /// A version this node does not speak.
-    #[error("quorum message version {0}")]
+    #[error("message version {0}")]
     Version(u32),
     /// No body.
-    #[error("empty quorum message")]
+    #[error("empty message")]
     Empty,
+}
+
+/// Decodes a `M` whose version must be `expected`, and takes its body (`parts` splits it into
+/// version and body): the rule both services' messages follow. Never panics.
+pub(crate) fn decode_body<M: Message + Default, B>(
+    bytes: &[u8],
+    expected: u32,
+    parts: fn(M) -> (u32, Option<B>),
+) -> Result<B, DecodeError> {
+    let (version, body) = parts(M::decode(bytes).map_err(|_| DecodeError::Malformed)?);
+    if version != expected {
+        return Err(DecodeError::Version(version));
+    }
+    body.ok_or(DecodeError::Empty)
 }
 
 impl QuorumMessage {
@@ -127,11 +141,7 @@ impl QuorumMessage {
 
     /// Decodes and checks the version; never panics.
     pub fn from_bytes(bytes: &[u8]) -> Result<Body, DecodeError> {
-        let m = QuorumMessage::decode(bytes).map_err(|_| DecodeError::Malformed)?;
-        if m.version != QUORUM_WIRE_VERSION {
-            return Err(DecodeError::Version(m.version));
-        }
-        m.body.ok_or(DecodeError::Empty)
+        decode_body(bytes, QUORUM_WIRE_VERSION, |m: QuorumMessage| (m.version, m.body))
     }
 }
 

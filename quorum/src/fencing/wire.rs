@@ -80,19 +80,7 @@ pub struct Done {
     pub by: String,
 }
 
-/// Why bytes are not a fence message. The message is dropped and counted.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum DecodeError {
-    /// Not a valid prost encoding.
-    #[error("malformed fence message")]
-    Malformed,
-    /// A version this node does not speak.
-    #[error("fence message version {0}")]
-    Version(u32),
-    /// No body.
-    #[error("empty fence message")]
-    Empty,
-}
+pub use crate::wire::DecodeError;
 
 impl FenceMessage {
     /// The bytes of `body` at the current version.
@@ -102,11 +90,7 @@ impl FenceMessage {
 
     /// Decodes and checks the version; never panics.
     pub fn decode_body(bytes: &[u8]) -> Result<Body, DecodeError> {
-        let m = FenceMessage::decode(bytes).map_err(|_| DecodeError::Malformed)?;
-        if m.version != FENCE_WIRE_VERSION {
-            return Err(DecodeError::Version(m.version));
-        }
-        m.body.ok_or(DecodeError::Empty)
+        crate::wire::decode_body(bytes, FENCE_WIRE_VERSION, |m: FenceMessage| (m.version, m.body))
     }
 }
 
