@@ -707,12 +707,16 @@ impl Driver<'_> {
         let now = self.clock.now();
         for (link, socket) in &self.sockets {
             for addr in unreachable::drain(socket) {
-                if let Some(node) = self.links.peer_at(*link, addr) {
+                let Some(node) = self.links.peer_at(*link, addr) else { continue };
+                // Pings to a node that is gone keep drawing answers: tell only of members.
+                if self.node.members().contains(&node) {
                     tracing::info!(
                         "link {link}: node {node} answered port unreachable ({addr}): its daemon is gone"
                     );
-                    self.node.handle_peer_unreachable(now, node);
+                } else {
+                    tracing::debug!(%link, %node, %addr, "port unreachable from a node outside the ring");
                 }
+                self.node.handle_peer_unreachable(now, node);
             }
         }
     }
