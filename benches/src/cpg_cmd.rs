@@ -25,6 +25,10 @@ pub struct CpgArgs {
     /// `cpg_mcast_joined` loop); more keep the daemon's queue full until it says TryAgain.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
     window: u32,
+    /// Senders post (`Cpg::post`: pipelined, in order, held by the daemon while busy) instead
+    /// of calling `mcast`; `--window` is then ignored (the handle's own window applies).
+    #[arg(long)]
+    post: bool,
     /// Measured seconds per row.
     #[arg(long, default_value_t = 5.0)]
     seconds: f64,
@@ -67,6 +71,7 @@ pub fn run(args: &CpgArgs) -> Result<()> {
                     size,
                     senders,
                     window: args.window,
+                    post: args.post,
                     safe: args.safe,
                     token_ms: args.token,
                     warmup: Duration::from_secs_f64(args.warmup),

@@ -5,6 +5,11 @@
 //! that queue is full the reader stops reading the socket, so a client that does not read its
 //! events slows the daemon's sending to it instead of growing without bound. One writer task
 //! owns the write half, so a request future dropped half-way never leaves half a frame.
+//!
+//! [`Connection::post`] sends a request without waiting for its answer, within a window of
+//! requests posted and not yet answered ([`PostWindow`]). Its answer only frees room in the
+//! window; the first error answer is kept and returned by the next post or
+//! [`Connection::flush_posted`].
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -43,7 +48,21 @@ pub struct ConnectOptions {
     pub frame_max: usize,
     /// The bound of unread events; past it the socket is not read.
     pub event_queue_max: usize,
+    /// The bound of [`Connection::post`]'s requests in flight.
+    pub post_window: PostWindow,
 }
+
+/// How much [`Connection::post`] keeps in flight: requests sent and not yet answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PostWindow {
+    /// Requests.
+    pub requests: usize,
+    /// Bytes of their payloads, as the poster counts them.
+    pub bytes: usize,
+}
+
+/// The default [`PostWindow`]: 256 requests or 4 MiB; at least one request is always let through.
+pub const POST_WINDOW_DEFAULT: PostWindow = PostWindow { requests: 256, bytes: 4 << 20 };
 
 impl ConnectOptions {
     /// Default bounds and this client name.
@@ -52,6 +71,7 @@ impl ConnectOptions {
             client_name: client_name.into(),
             frame_max: FRAME_MAX_DEFAULT,
             event_queue_max: EVENT_QUEUE_MAX_DEFAULT,
+            post_window: POST_WINDOW_DEFAULT,
         }
     }
 }
@@ -63,6 +83,21 @@ struct Pending {
     waiting: BTreeMap<u64, oneshot::Sender<Response>>,
     /// Wakes the reader when a request starts: it must read on to find the answer.
     request_started: Arc<tokio::sync::Notify>,
+    /// Posted requests not yet answered, with the bytes each counts for.
+    posted: BTreeMap<u64, usize>,
+    /// The sum of `posted`'s bytes.
+    posted_bytes: usize,
+    /// The first error answer to a posted request, until a post or flush returns it.
+    post_failed: Option<IpcError>,
+    /// Woken at every answer to a posted request (and at close).
+    post_answered: Arc<tokio::sync::Notify>,
+}
+
+impl Pending {
+    /// Whether the reader must read on: an answer is awaited.
+    fn awaiting(&self) -> bool {
+        !self.waiting.is_empty() || !self.posted.is_empty()
+    }
 }
 
 /// A connection to the daemon, after a successful handshake.
@@ -91,6 +126,8 @@ pub struct Connection {
     pending: Arc<Mutex<Pending>>,
     writes: mpsc::Sender<Bytes>,
     events: tokio::sync::Mutex<mpsc::Receiver<Event>>,
+    post_window: PostWindow,
+    post_answered: Arc<tokio::sync::Notify>,
     tasks: [JoinHandle<()>; 2],
 }
 
@@ -133,6 +170,7 @@ impl Connection {
         let welcome = handshake_reply(&mut rd, &mut decoder).await?;
 
         let pending = Arc::new(Mutex::new(Pending::default()));
+        let post_answered = pending.lock().expect("pending lock").post_answered.clone();
         let (events_tx, events_rx) = mpsc::channel(options.event_queue_max.max(1));
         let (writes_tx, writes_rx) = mpsc::channel(WRITE_QUEUE_MAX);
         let reader = tokio::spawn(read_loop(rd, decoder, pending.clone(), events_tx));
@@ -144,6 +182,8 @@ impl Connection {
             pending,
             writes: writes_tx,
             events: tokio::sync::Mutex::new(events_rx),
+            post_window: options.post_window,
+            post_answered,
             tasks: [reader, writer],
         };
         Ok((conn, welcome))
@@ -176,6 +216,106 @@ impl Connection {
             }
             Some(result) => Ok(result),
             None => Err(IpcError::UnexpectedReply("a response without a result".into())),
+        }
+    }
+
+    /// Sends a request without waiting for its answer; it counts `bytes` in the window. Waits
+    /// while the window ([`ConnectOptions::post_window`]) is full. Requests go out in the order
+    /// of the calls, after every earlier request of this connection.
+    ///
+    /// The answer only frees room. If an earlier posted request failed, this returns that
+    /// error (the first one since the last report) and sends nothing.
+    pub async fn post(&self, body: RequestBody, bytes: usize) -> Result<(), IpcError> {
+        loop {
+            let answered = self.post_answered.notified();
+            tokio::pin!(answered);
+            answered.as_mut().enable();
+            let Some(id) = self.reserve(bytes)? else {
+                answered.await;
+                continue;
+            };
+            let frame =
+                frame_bytes(&ClientFrame::from(ClientFrameKind::Request(Request { id, body: Some(body) })));
+            if self.writes.send(frame).await.is_err() {
+                self.unreserve(id);
+                return Err(IpcError::Closed);
+            }
+            return Ok(());
+        }
+    }
+
+    /// [`post`](Self::post) without waiting: [`IpcError::WindowFull`] when the window (or the
+    /// writer's queue) is full, and nothing was sent.
+    pub fn try_post(&self, body: RequestBody, bytes: usize) -> Result<(), IpcError> {
+        let Some(id) = self.reserve(bytes)? else { return Err(IpcError::WindowFull) };
+        let frame =
+            frame_bytes(&ClientFrame::from(ClientFrameKind::Request(Request { id, body: Some(body) })));
+        match self.writes.try_send(frame) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                self.unreserve(id);
+                match e {
+                    mpsc::error::TrySendError::Full(_) => Err(IpcError::WindowFull),
+                    mpsc::error::TrySendError::Closed(_) => Err(IpcError::Closed),
+                }
+            }
+        }
+    }
+
+    /// Waits until every posted request is answered; the first error answer among them (not
+    /// yet returned by a post) is returned.
+    pub async fn flush_posted(&self) -> Result<(), IpcError> {
+        loop {
+            let answered = self.post_answered.notified();
+            tokio::pin!(answered);
+            answered.as_mut().enable();
+            {
+                let mut pending = self.pending.lock().expect("pending lock");
+                if let Some(e) = pending.post_failed.take() {
+                    return Err(e);
+                }
+                if pending.posted.is_empty() {
+                    return Ok(());
+                }
+                if pending.closed {
+                    return Err(IpcError::Closed);
+                }
+            }
+            answered.await;
+        }
+    }
+
+    /// Requests posted and not yet answered.
+    pub fn posted(&self) -> usize {
+        self.pending.lock().expect("pending lock").posted.len()
+    }
+
+    /// A new request id in the window, `None` when the window is full; the error of an
+    /// earlier post first.
+    fn reserve(&self, bytes: usize) -> Result<Option<u64>, IpcError> {
+        let mut pending = self.pending.lock().expect("pending lock");
+        if let Some(e) = pending.post_failed.take() {
+            return Err(e);
+        }
+        if pending.closed {
+            return Err(IpcError::Closed);
+        }
+        let full = pending.posted.len() >= self.post_window.requests
+            || pending.posted_bytes + bytes > self.post_window.bytes;
+        if full && !pending.posted.is_empty() {
+            return Ok(None);
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        pending.posted.insert(id, bytes);
+        pending.posted_bytes += bytes;
+        pending.request_started.notify_one();
+        Ok(Some(id))
+    }
+
+    fn unreserve(&self, id: u64) {
+        let mut pending = self.pending.lock().expect("pending lock");
+        if let Some(bytes) = pending.posted.remove(&id) {
+            pending.posted_bytes -= bytes;
         }
     }
 
@@ -294,7 +434,7 @@ async fn read_loop(
         }
         // Back-pressure: with events parked and no request waiting, read nothing until the
         // application takes events or starts a request.
-        while !parked.is_empty() && pending.lock().expect("pending lock").waiting.is_empty() {
+        while !parked.is_empty() && !pending.lock().expect("pending lock").awaiting() {
             tokio::select! {
                 permit = events.reserve() => match permit {
                     Ok(permit) => permit.send(parked.pop_front().expect("parked is not empty")),
@@ -319,6 +459,9 @@ async fn read_loop(
     pending.closed = true;
     // Dropping the senders wakes every waiting request with `Closed`.
     pending.waiting.clear();
+    pending.posted.clear();
+    pending.posted_bytes = 0;
+    pending.post_answered.notify_waiters();
 }
 
 /// Moves parked events to the queue while it has room; false when the application is gone.
@@ -351,12 +494,20 @@ fn route(
                 }
                 return false;
             }
-            let waiter = pending.lock().expect("pending lock").waiting.remove(&r.id);
-            match waiter {
-                Some(tx) => {
-                    let _ = tx.send(r);
+            let mut pending = pending.lock().expect("pending lock");
+            if let Some(tx) = pending.waiting.remove(&r.id) {
+                let _ = tx.send(r);
+            } else if let Some(bytes) = pending.posted.remove(&r.id) {
+                pending.posted_bytes -= bytes;
+                if let Some(ResponseResult::Error(e)) = r.result {
+                    if pending.post_failed.is_none() {
+                        pending.post_failed =
+                            Some(IpcError::Daemon { code: e.error_code(), message: e.message });
+                    }
                 }
-                None => tracing::debug!("totemd connection: answer to unknown request {}", r.id),
+                pending.post_answered.notify_waiters();
+            } else {
+                tracing::debug!("totemd connection: answer to unknown request {}", r.id);
             }
             true
         }

@@ -49,6 +49,10 @@ pub enum IpcError {
         /// Why, for a human.
         message: String,
     },
+    /// [`Connection::try_post`](crate::Connection::try_post): the window of posted requests
+    /// not yet answered is full. Nothing was sent.
+    #[error("too many posted requests unanswered by totemd, try again")]
+    WindowFull,
     /// The connection is closed (the daemon stopped or dropped this client).
     #[error("the connection to totemd is closed")]
     Closed,

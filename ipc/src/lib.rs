@@ -59,4 +59,4 @@ pub use response::{
 pub use session::{ServerSession, SessionConfig, SessionError, SessionInput, SessionState};
 
 #[cfg(feature = "tokio")]
-pub use connection::{ConnectOptions, Connection, EVENT_QUEUE_MAX_DEFAULT};
+pub use connection::{ConnectOptions, Connection, PostWindow, EVENT_QUEUE_MAX_DEFAULT, POST_WINDOW_DEFAULT};

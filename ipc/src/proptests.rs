@@ -27,7 +27,7 @@ fn request_body() -> impl Strategy<Value = RequestBody> {
         group().prop_map(|group| RequestBody::CpgJoin(CpgJoin { group })),
         group().prop_map(|group| RequestBody::CpgLeave(CpgLeave { group })),
         (group(), 0i32..2, bytes_up_to(300)).prop_map(|(group, guarantee, data)| {
-            RequestBody::CpgMcast(CpgMcast { group, guarantee, data })
+            RequestBody::CpgMcast(CpgMcast { group, guarantee, data, queued: false })
         }),
         group().prop_map(|group| RequestBody::CpgMembership(CpgMembership { group })),
         Just(RequestBody::CpgLocalGet(CpgLocalGet {})),

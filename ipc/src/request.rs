@@ -129,6 +129,12 @@ pub struct CpgMcast {
     /// The message, at most the `Welcome`'s `message_max` bytes.
     #[prost(bytes = "bytes", tag = "3")]
     pub data: Bytes,
+    /// Queued (pipelined): while the daemon cannot take the message (its queue is full, a
+    /// member reads slowly, a node is being fenced) it holds it, and every later request of
+    /// this client, instead of answering `TryAgain`; the answer comes once it is taken. A
+    /// client may so send many without waiting, and they stay in order.
+    #[prost(bool, tag = "4")]
+    pub queued: bool,
 }
 
 /// Ask for a group's members.

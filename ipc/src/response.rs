@@ -247,4 +247,12 @@ impl Response {
     pub fn error(id: u64, code: ErrorCode, message: impl Into<String>) -> Response {
         Response::new(id, ResponseResult::Error(ErrorReply::new(code, message)))
     }
+
+    /// The error code of a failure; `None` for a success.
+    pub fn error_code(&self) -> Option<ErrorCode> {
+        match &self.result {
+            Some(ResponseResult::Error(e)) => Some(e.error_code()),
+            _ => None,
+        }
+    }
 }

@@ -220,6 +220,12 @@ impl ServerSession {
         self.state != SessionState::Closed && self.transmit.len() <= self.config.transmit_max
     }
 
+    /// Bytes read from the client and not yet returned as frames by
+    /// [`poll_input`](Self::poll_input).
+    pub fn pending_input(&self) -> usize {
+        self.decoder.buffered()
+    }
+
     /// Bytes queued and not yet taken by [`poll_transmit`](Self::poll_transmit).
     pub fn pending_transmit(&self) -> usize {
         self.transmit.len()

@@ -140,7 +140,7 @@ fn unknown_request_kind_is_answered_not_supported() {
 fn mcast_over_message_max_is_answered_too_large() {
     let mut s = open_session();
     let data = Bytes::from(vec![0; MESSAGE_MAX as usize + 1]);
-    let body = RequestBody::CpgMcast(CpgMcast { group: "g".into(), guarantee: 0, data });
+    let body = RequestBody::CpgMcast(CpgMcast { group: "g".into(), guarantee: 0, data, queued: false });
     s.handle_bytes(&request(9, Some(body)));
     assert_eq!(s.poll_input(), Ok(None));
     let expected = Response::error(9, ErrorCode::TooLarge, "message of 101 bytes exceeds message_max 100");

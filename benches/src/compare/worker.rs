@@ -97,9 +97,10 @@ async fn run_load(cpg: &Cpg, group: &GroupName, spec: RunSpec, me: u32) -> Resul
             if !send_rec.should_send(now) {
                 break;
             }
-            // Not `mcast`: its own back-off would differ from corosync's driver.
+            // Not `post`: it would wait for room with the payload stamped before the wait;
+            // this waits as corosync's driver does and stamps the next try anew.
             let payload = Bytes::copy_from_slice(send_rec.payload(now));
-            match cpg.try_mcast(group, Guarantee::Agreed, payload).await {
+            match cpg.try_post(group, Guarantee::Agreed, payload) {
                 Ok(()) => send_rec.on_sent(now),
                 Err(CpgError::TryAgain | CpgError::FencingInProgress) => {
                     let _ = tokio::time::timeout(workload::TRY_AGAIN_WAIT, delivered.notified()).await;

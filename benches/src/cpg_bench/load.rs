@@ -42,6 +42,8 @@ pub struct LoadSpec {
     /// daemon's queue full until it answers `TryAgain` (messages of one sender may then be
     /// sent out of their stamping order).
     pub window: usize,
+    /// Each sender posts (`Cpg::post`, pipelined within the handle's window, in order).
+    pub post: bool,
 }
 
 /// Counters of one member, shared with its reader task.
@@ -175,7 +177,11 @@ async fn send(cpg: Arc<Cpg>, spec: LoadSpec, sent: Arc<AtomicU64>, stop: Arc<Ato
     while !stop.load(Ordering::Relaxed) {
         // Stamped before `mcast`, so time spent waiting out a TryAgain counts as latency.
         let payload = encode_payload(clock_since_epoch(), spec.size);
-        cpg.mcast(&spec.group, spec.guarantee, payload).await.context("mcast")?;
+        if spec.post {
+            cpg.post(&spec.group, spec.guarantee, payload).await.context("post")?;
+        } else {
+            cpg.mcast(&spec.group, spec.guarantee, payload).await.context("mcast")?;
+        }
         sent.fetch_add(1, Ordering::Relaxed);
     }
     Ok(())

@@ -46,6 +46,8 @@ pub struct RowSpec {
     pub senders: u32,
     /// `mcast` calls in flight per sender (see [`LoadSpec::window`]).
     pub window: u32,
+    /// Senders post instead of calling `mcast` (see [`LoadSpec::post`]).
+    pub post: bool,
     /// Safe instead of agreed delivery.
     pub safe: bool,
     /// `--token`, milliseconds.
@@ -94,7 +96,8 @@ async fn run_load(cluster: &Cluster, spec: &RowSpec) -> Result<Row> {
         size: spec.size,
         senders: spec.senders as usize,
         guarantee,
-        window: spec.window as usize,
+        window: if spec.post { 1 } else { spec.window as usize },
+        post: spec.post,
     };
     let mut load = Load::connect(&sockets, load_spec).await?;
     let rss_idle_kib = rss(&pids);
@@ -122,7 +125,7 @@ async fn run_load(cluster: &Cluster, spec: &RowSpec) -> Result<Row> {
         nodes: spec.nodes,
         size: spec.size,
         senders: spec.senders,
-        window: spec.window,
+        window: if spec.post { 0 } else { spec.window },
         guarantee: if spec.safe { "safe" } else { "agreed" }.into(),
         seconds,
         msgs_per_s: delivered0.iter().zip(&delivered1).map(|(a, b)| (b - a) as f64 / seconds).collect(),

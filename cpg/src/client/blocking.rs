@@ -92,6 +92,32 @@ impl Cpg {
         self.rt.block_on(self.inner.try_mcast(group, guarantee, data))
     }
 
+    /// Sends `data` to `group` without waiting for the daemon's answer, in order. See
+    /// [`super::Cpg::post`].
+    pub fn post(
+        &self,
+        group: &GroupName,
+        guarantee: Guarantee,
+        data: impl Into<Bytes>,
+    ) -> Result<(), CpgError> {
+        self.rt.block_on(self.inner.post(group, guarantee, data))
+    }
+
+    /// [`post`](Self::post), or [`CpgError::TryAgain`] at once when the window is full.
+    pub fn try_post(
+        &self,
+        group: &GroupName,
+        guarantee: Guarantee,
+        data: impl Into<Bytes>,
+    ) -> Result<(), CpgError> {
+        self.inner.try_post(group, guarantee, data)
+    }
+
+    /// Waits until every posted message is taken. See [`super::Cpg::flush`].
+    pub fn flush(&self) -> Result<(), CpgError> {
+        self.rt.block_on(self.inner.flush())
+    }
+
     /// The members of `group`. See [`super::Cpg::membership`].
     pub fn membership(&self, group: &GroupName) -> Result<Vec<MemberId>, CpgError> {
         self.rt.block_on(self.inner.membership(group))

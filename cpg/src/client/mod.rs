@@ -45,7 +45,7 @@ use ipc::{
 };
 
 pub use error::CpgError;
-pub use ipc::{socket_path, ConnectOptions, IpcError};
+pub use ipc::{socket_path, ConnectOptions, IpcError, PostWindow};
 
 use crate::types::{CpgEvent, GroupName, Guarantee, MemberId};
 
@@ -165,8 +165,73 @@ impl Cpg {
             return Err(CpgError::TooLarge { max: self.message_max() });
         }
         let guarantee = convert::wire_guarantee(guarantee) as i32;
-        let body = RequestBody::CpgMcast(CpgMcast { group: name(group), guarantee, data });
+        let body = RequestBody::CpgMcast(CpgMcast { group: name(group), guarantee, data, queued: false });
         self.request(body).await.map(drop)
+    }
+
+    /// Sends `data` to every member of `group` without waiting for the daemon's answer: it
+    /// returns once the message is handed to the connection, after every earlier message of
+    /// this handle, and it is delivered in that order. Waits only while the handle's window is
+    /// full (256 messages or 4 MiB unanswered, [`ipc::POST_WINDOW_DEFAULT`]). While the daemon
+    /// cannot take a message (busy, a slow reader, fencing) it holds it, so nothing is
+    /// dropped and no `TryAgain` comes back.
+    ///
+    /// An error the daemon reports for a posted message (the group was not joined, ...) is
+    /// returned by the next [`post`](Self::post), [`try_post`](Self::try_post) or
+    /// [`flush`](Self::flush). A message over [`message_max`](Self::message_max) is
+    /// [`CpgError::TooLarge`] at once.
+    ///
+    /// ```no_run
+    /// # async fn f(cpg: cpg::client::Cpg, group: cpg::GroupName) -> Result<(), cpg::client::CpgError> {
+    /// for i in 0..10_000u32 {
+    ///     cpg.post(&group, cpg::Guarantee::Agreed, i.to_be_bytes().to_vec()).await?;
+    /// }
+    /// cpg.flush().await?; // every message taken by the daemon, or the first error
+    /// # Ok(()) }
+    /// ```
+    pub async fn post(
+        &self,
+        group: &GroupName,
+        guarantee: Guarantee,
+        data: impl Into<Bytes>,
+    ) -> Result<(), CpgError> {
+        let (body, bytes) = self.queued_mcast(group, guarantee, data.into())?;
+        self.conn.post(body, bytes).await.map_err(|e| CpgError::from_ipc(e, self.message_max()))
+    }
+
+    /// [`post`](Self::post) without waiting: [`CpgError::TryAgain`] when the window is full
+    /// (nothing was sent).
+    pub fn try_post(
+        &self,
+        group: &GroupName,
+        guarantee: Guarantee,
+        data: impl Into<Bytes>,
+    ) -> Result<(), CpgError> {
+        let (body, bytes) = self.queued_mcast(group, guarantee, data.into())?;
+        match self.conn.try_post(body, bytes) {
+            Err(IpcError::WindowFull) => Err(CpgError::TryAgain),
+            other => other.map_err(|e| CpgError::from_ipc(e, self.message_max())),
+        }
+    }
+
+    /// Waits until the daemon has taken every posted message; the first error it reported
+    /// for one of them and no post returned yet.
+    pub async fn flush(&self) -> Result<(), CpgError> {
+        self.conn.flush_posted().await.map_err(|e| CpgError::from_ipc(e, self.message_max()))
+    }
+
+    fn queued_mcast(
+        &self,
+        group: &GroupName,
+        guarantee: Guarantee,
+        data: Bytes,
+    ) -> Result<(RequestBody, usize), CpgError> {
+        if data.len() > self.message_max() as usize {
+            return Err(CpgError::TooLarge { max: self.message_max() });
+        }
+        let bytes = data.len();
+        let guarantee = convert::wire_guarantee(guarantee) as i32;
+        Ok((RequestBody::CpgMcast(CpgMcast { group: name(group), guarantee, data, queued: true }), bytes))
     }
 
     /// The members of `group`, sorted (`cpg_membership_get`).

@@ -346,6 +346,7 @@ pub async fn drive(
         stats: DriverStats::default(),
         shutdown_requested: false,
         refused: false,
+        held: BTreeSet::new(),
     };
     let stop_at = config.run_for.map(|d| clock.after(d));
     let (fence_done, mut fence_results) = tokio::sync::mpsc::channel(16);
@@ -359,6 +360,7 @@ pub async fn drive(
             (a, b) => a.or(b),
         };
         let timer = deadline.map(|at| clock.to_tokio(at));
+        let retry = (!driver.held.is_empty()).then(|| tokio::time::Instant::now() + HELD_RETRY);
         let (listener, client_input) = driver.ipc.io();
         let input = tokio::select! {
             biased;
@@ -368,6 +370,9 @@ pub async fn drive(
             _ = sleep_until(stop_at) => Input::Stop(StopReason::RunFor),
             // The timer before the socket: a steady stream of datagrams must not starve it.
             _ = sleep_until(timer) => Input::Timeout,
+            // A held message waits for room that nothing else may announce (a slow reader's
+            // writer making progress): look again soon.
+            _ = sleep_until(retry) => Input::Retry,
             received = recv_any(&driver.sockets, &mut buf) => Input::Received(received),
             accepted = listener.accept() => Input::Accepted(accepted.map(|(stream, _)| stream)),
             Some(input) = client_input.recv() => Input::Client(input),
@@ -381,18 +386,12 @@ pub async fn drive(
                     tracing::error!("reload failed, nothing changed: {e}");
                 }
             }
-            Input::Received(Ok((link, len, from))) => {
-                tracing::trace!(%link, %from, len, "datagram");
-                driver.stats.bytes_received += len as u64;
-                // A fresh buffer of its own, so the crypto decrypts it in place.
-                let datagram = Bytes::copy_from_slice(&buf[..len]);
-                driver.receive(link, datagram, from);
+            Input::Received(received) => {
+                driver.on_received(received, &buf);
+                // What else is readable already joins this turn: one flush per batch.
+                driver.receive_ready(&mut buf);
             }
-            Input::Received(Err(e)) if unreachable::is_refused(&e) => driver.refused = true,
-            Input::Received(Err(e)) => {
-                driver.stats.recv_errors += 1;
-                tracing::debug!(error = %e, "receive failed");
-            }
+            Input::Retry => {}
             Input::Timeout => {
                 let now = clock.now();
                 driver.links.handle_timeout(now);
@@ -413,10 +412,12 @@ pub async fn drive(
                 }
             }
             Input::Accepted(Err(e)) => tracing::warn!("IPC accept failed: {e}"),
-            Input::Client(ClientInput::Bytes(client, bytes)) => driver.client_bytes(client, &bytes),
-            Input::Client(ClientInput::Closed(client)) => driver.drop_client(client, "closed its connection"),
-            Input::Client(ClientInput::Metrics(reply)) => {
-                let _ = reply.send(driver.metrics_text());
+            Input::Client(input) => {
+                driver.on_client_input(input);
+                for _ in 1..INPUT_BATCH {
+                    let Ok(input) = driver.ipc.io().1.try_recv() else { break };
+                    driver.on_client_input(input);
+                }
             }
         }
         if driver.shutdown_requested {
@@ -441,10 +442,18 @@ enum Input {
     Hangup,
     Received(io::Result<(LinkId, usize, SocketAddr)>),
     Timeout,
+    Retry,
     Accepted(io::Result<tokio::net::UnixStream>),
     Client(ClientInput),
     FenceAgent(fence_agent::AgentOutcome),
 }
+
+/// Inputs of one kind already waiting that a turn of the loop takes before it flushes the
+/// outputs: one flush, one timer and one poll of every source per batch, not per input.
+const INPUT_BATCH: usize = 64;
+
+/// How often held messages are tried again when nothing else happens.
+const HELD_RETRY: Duration = Duration::from_millis(1);
 
 /// Bytes the link layer puts in front of every Totem packet (its data frame kind byte).
 const LINK_FRAME_OVERHEAD: usize = 1;
@@ -515,6 +524,8 @@ struct Driver<'a> {
     shutdown_requested: bool,
     /// A socket reported ICMP port unreachable: its error queue names the peers.
     refused: bool,
+    /// Clients with a queued message the daemon could not take yet (see [`Driver::serve`]).
+    held: BTreeSet<ClientId>,
 }
 
 impl Driver<'_> {
@@ -523,6 +534,7 @@ impl Driver<'_> {
     async fn flush(&mut self) -> Result<(), RuntimeError> {
         loop {
             self.report_unreachable();
+            self.retry_held();
             while let Some(event) = self.node.poll_event() {
                 self.on_event(event)?;
             }
@@ -592,6 +604,55 @@ impl Driver<'_> {
             self.send_link(transmit).await;
         }
         Ok(())
+    }
+
+    /// One datagram read (or a failed read) from link `link`'s socket into `buf`.
+    fn on_received(&mut self, received: io::Result<(LinkId, usize, SocketAddr)>, buf: &[u8]) {
+        match received {
+            Ok((link, len, from)) => {
+                tracing::trace!(%link, %from, len, "datagram");
+                self.stats.bytes_received += len as u64;
+                // A fresh buffer of its own, so the crypto decrypts it in place.
+                let datagram = Bytes::copy_from_slice(&buf[..len]);
+                self.receive(link, datagram, from);
+            }
+            Err(e) if unreachable::is_refused(&e) => self.refused = true,
+            Err(e) => {
+                self.stats.recv_errors += 1;
+                tracing::debug!(error = %e, "receive failed");
+            }
+        }
+    }
+
+    /// Reads the datagrams every socket already holds, up to [`INPUT_BATCH`] rounds.
+    fn receive_ready(&mut self, buf: &mut [u8]) {
+        for _ in 1..INPUT_BATCH {
+            let mut any = false;
+            for i in 0..self.sockets.len() {
+                let (link, socket) = &self.sockets[i];
+                let link = *link;
+                let received = match socket.try_recv_from(buf) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    received => received.map(|(len, from)| (link, len, from)),
+                };
+                any = true;
+                self.on_received(received, buf);
+            }
+            if !any {
+                break;
+            }
+        }
+    }
+
+    /// One input from the clients' readers (or the metrics listener).
+    fn on_client_input(&mut self, input: ClientInput) {
+        match input {
+            ClientInput::Bytes(client, bytes) => self.client_bytes(client, &bytes),
+            ClientInput::Closed(client) => self.drop_client(client, "closed its connection"),
+            ClientInput::Metrics(reply) => {
+                let _ = reply.send(self.metrics_text());
+            }
+        }
     }
 
     /// Hands `datagram` to the link layer, opens the Totem packet it carries and hands that to
@@ -764,12 +825,47 @@ impl Driver<'_> {
     /// Bytes from a client: requests are applied to the node and answered; a client that
     /// breaks the protocol is told why and dropped.
     fn client_bytes(&mut self, id: ClientId, bytes: &[u8]) {
-        let now = self.clock.now();
         let Some(client) = self.ipc.clients.get_mut(&id) else { return };
         client.session.handle_bytes(bytes);
+        if client.held.is_some() {
+            // Behind a held message: read on (to see a close), answer nothing yet.
+            if client.session.pending_input() > api::CLIENT_INPUT_HELD_MAX {
+                let pid = client.pid;
+                tracing::warn!(
+                    client = id.0,
+                    pid,
+                    "IPC client dropped: it sent more than {} bytes behind a held message",
+                    api::CLIENT_INPUT_HELD_MAX
+                );
+                self.drop_client(id, "sent too much while held");
+            }
+            return;
+        }
+        self.serve(id);
+    }
+
+    /// Tries the held message of each client holding one again (the daemon may take it now),
+    /// then serves what those clients sent after it.
+    fn retry_held(&mut self) {
+        if self.held.is_empty() {
+            return;
+        }
+        for id in std::mem::take(&mut self.held) {
+            self.serve(id);
+        }
+    }
+
+    /// Applies and answers the client's requests: its held one first, then each whole frame
+    /// it sent, until one must be held again.
+    fn serve(&mut self, id: ClientId) {
+        let now = self.clock.now();
         loop {
             let Some(client) = self.ipc.clients.get_mut(&id) else { return };
-            match client.session.poll_input() {
+            let input = match client.held.take() {
+                Some(request) => Ok(Some(ipc::SessionInput::Request(request))),
+                None => client.session.poll_input(),
+            };
+            match input {
                 Ok(None) => break,
                 Ok(Some(ipc::SessionInput::Opened { client_name, protocol_version })) => {
                     tracing::debug!(client = id.0, pid = client.pid, uid = client.uid, %client_name, protocol_version, "IPC client said hello");
@@ -834,10 +930,21 @@ impl Driver<'_> {
                         backlog_soft: api::CLIENT_BACKLOG_SOFT,
                         names: &self.names,
                     };
+                    // A queued message the daemon cannot take now is held, not refused.
+                    let held = match &body {
+                        ipc::RequestBody::CpgMcast(m) if m.queued => Some(body.clone()),
+                        _ => None,
+                    };
                     let response = api::handle_request(&mut self.node, now, id, request.id, body, &source);
-                    if let Some(client) = self.ipc.clients.get_mut(&id) {
-                        client.session.send_response(response);
+                    let Some(client) = self.ipc.clients.get_mut(&id) else { return };
+                    if let (Some(body), Some(code)) = (held, response.error_code()) {
+                        if matches!(code, ipc::ErrorCode::TryAgain | ipc::ErrorCode::FencingInProgress) {
+                            client.held = Some(ipc::Request { id: request.id, body: Some(body) });
+                            self.held.insert(id);
+                            return;
+                        }
                     }
+                    client.session.send_response(response);
                 }
                 Err(e) => {
                     let pid = client.pid;

@@ -10,6 +10,11 @@
 //! that passes [`CLIENT_BACKLOG_MAX`] anyway (remote senders are not slowed), is not reading
 //! its events and is disconnected (its groups see it leave with reason `procdown`): nobody
 //! waits for a client that stopped.
+//!
+//! A queued (pipelined) multicast the daemon cannot take yet is held instead of answered
+//! `TryAgain`: nothing the client sent after it is applied before it, and the loop tries it
+//! again after each turn. A client that sends more than [`CLIENT_INPUT_HELD_MAX`] behind it
+//! ignores the window every client keeps and is disconnected.
 
 mod access;
 mod admin;
@@ -44,6 +49,9 @@ pub const CLIENT_BACKLOG_SOFT: usize = 8 << 20;
 pub const CLIENT_STALL: std::time::Duration = std::time::Duration::from_secs(5);
 /// Unsent bytes past which a client is disconnected as not reading.
 pub const CLIENT_BACKLOG_MAX: usize = 32 << 20;
+/// Bytes a client may send behind a held message (its client library's window is 4 MiB of
+/// messages, [`ipc::POST_WINDOW_DEFAULT`]).
+pub const CLIENT_INPUT_HELD_MAX: usize = 64 << 20;
 /// Bytes one read of a client socket takes at most.
 const READ_CHUNK: usize = 64 << 10;
 /// Chunks read from all clients waiting for the loop.
@@ -98,6 +106,8 @@ pub(super) struct Client {
     /// While over [`CLIENT_BACKLOG_SOFT`]: bytes written when the writer last made progress,
     /// and when that was seen.
     stall: Option<(u64, totem::Instant)>,
+    /// A queued message the daemon could not take yet; nothing after it is answered before.
+    pub(super) held: Option<ipc::Request>,
 }
 
 impl Client {
@@ -254,7 +264,10 @@ impl IpcServer {
         tokio::spawn(write_loop(write_half, out_rx, unsent.clone(), written.clone()));
         let reader = tokio::spawn(read_loop(id, read_half, self.input_tx.clone()));
         let session = ServerSession::new(self.session_config);
-        self.clients.insert(id, Client { session, pid, uid, gid, unsent, out, reader, written, stall: None });
+        self.clients.insert(
+            id,
+            Client { session, pid, uid, gid, unsent, out, reader, written, stall: None, held: None },
+        );
         tracing::debug!(client = id.0, uid, gid, pid, "IPC client connected");
         Some((id, pid))
     }
