@@ -61,8 +61,8 @@ pub struct PostWindow {
     pub bytes: usize,
 }
 
-/// The default [`PostWindow`]: 256 requests or 4 MiB; at least one request is always let through.
-pub const POST_WINDOW_DEFAULT: PostWindow = PostWindow { requests: 256, bytes: 4 << 20 };
+/// The default [`PostWindow`]: 128 requests or 1 MiB; at least one request is always let through.
+pub const POST_WINDOW_DEFAULT: PostWindow = PostWindow { requests: 128, bytes: 1 << 20 };
 
 impl ConnectOptions {
     /// Default bounds and this client name.

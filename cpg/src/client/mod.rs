@@ -172,7 +172,7 @@ impl Cpg {
     /// Sends `data` to every member of `group` without waiting for the daemon's answer: it
     /// returns once the message is handed to the connection, after every earlier message of
     /// this handle, and it is delivered in that order. Waits only while the handle's window is
-    /// full (256 messages or 4 MiB unanswered, [`ipc::POST_WINDOW_DEFAULT`]). While the daemon
+    /// full (128 messages or 1 MiB unanswered, [`ipc::POST_WINDOW_DEFAULT`]). While the daemon
     /// cannot take a message (busy, a slow reader, fencing) it holds it, so nothing is
     /// dropped and no `TryAgain` comes back.
     ///

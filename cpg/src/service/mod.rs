@@ -339,6 +339,11 @@ impl CpgService {
         Ok(())
     }
 
+    /// Bytes of group messages waiting to be handed to the engine.
+    pub fn queue_bytes(&self) -> usize {
+        self.queue_bytes
+    }
+
     /// The members of `group`, sorted (empty for an unknown group).
     pub fn membership(&self, group: &GroupName) -> Vec<MemberId> {
         self.groups.get(group).map(|m| m.iter().copied().collect()).unwrap_or_default()

@@ -31,6 +31,7 @@ pub mod fence_agent;
 mod multicast;
 pub mod notify;
 mod os;
+mod segments;
 mod transport;
 mod unreachable;
 
@@ -259,6 +260,9 @@ pub async fn drive(
             bound.recv_buffer,
             bound.send_buffer
         );
+        if let Err(e) = segments::enable_gro(&socket) {
+            tracing::debug!("link {link}: UDP_GRO not enabled ({e}): datagrams are read one by one");
+        }
         if let Err(e) = unreachable::enable(&socket) {
             tracing::warn!(
                 "link {link}: ICMP errors not enabled ({e}): a killed peer is noticed only by timeouts"
@@ -347,6 +351,8 @@ pub async fn drive(
         shutdown_requested: false,
         refused: false,
         held: BTreeSet::new(),
+        outbox: Vec::new(),
+        no_segmentation: BTreeSet::new(),
     };
     let stop_at = config.run_for.map(|d| clock.after(d));
     let (fence_done, mut fence_results) = tokio::sync::mpsc::channel(16);
@@ -440,7 +446,7 @@ pub async fn drive(
 enum Input {
     Stop(StopReason),
     Hangup,
-    Received(io::Result<(LinkId, usize, SocketAddr)>),
+    Received(io::Result<(LinkId, segments::Received)>),
     Timeout,
     Retry,
     Accepted(io::Result<tokio::net::UnixStream>),
@@ -458,23 +464,29 @@ const HELD_RETRY: Duration = Duration::from_millis(1);
 /// Bytes the link layer puts in front of every Totem packet (its data frame kind byte).
 const LINK_FRAME_OVERHEAD: usize = 1;
 
-/// Receives one datagram from whichever link's socket has one first.
+/// Receives one datagram (or train of them, [`segments`]) from whichever link's socket has
+/// one first.
 async fn recv_any(
     sockets: &[(LinkId, UdpSocket)],
     buf: &mut [u8],
-) -> io::Result<(LinkId, usize, SocketAddr)> {
+) -> io::Result<(LinkId, segments::Received)> {
+    use std::task::Poll;
     std::future::poll_fn(|cx| {
         for (link, socket) in sockets {
-            let mut read = tokio::io::ReadBuf::new(buf);
-            match socket.poll_recv_from(cx, &mut read) {
-                std::task::Poll::Ready(Ok(from)) => {
-                    return std::task::Poll::Ready(Ok((*link, read.filled().len(), from)))
+            loop {
+                match socket.poll_recv_ready(cx) {
+                    Poll::Ready(Ok(())) => match segments::try_recv(socket, buf) {
+                        Ok(received) => return Poll::Ready(Ok((*link, received))),
+                        // Readiness was stale and is cleared: ask again (registers the waker).
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                        Err(e) => return Poll::Ready(Err(e)),
+                    },
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => break,
                 }
-                std::task::Poll::Ready(Err(e)) => return std::task::Poll::Ready(Err(e)),
-                std::task::Poll::Pending => {}
             }
         }
-        std::task::Poll::Pending
+        Poll::Pending
     })
     .await
 }
@@ -526,6 +538,10 @@ struct Driver<'a> {
     refused: bool,
     /// Clients with a queued message the daemon could not take yet (see [`Driver::serve`]).
     held: BTreeSet<ClientId>,
+    /// Datagrams of this flush, sent together at its end (trains in one call, [`segments`]).
+    outbox: Vec<LinkTransmit>,
+    /// Links whose socket refused segmentation offload: their datagrams go one by one.
+    no_segmentation: BTreeSet<LinkId>,
 }
 
 impl Driver<'_> {
@@ -539,8 +555,9 @@ impl Driver<'_> {
                 self.on_event(event)?;
             }
             while let Some(transmit) = self.node.poll_transmit() {
-                self.send(transmit).await?;
+                self.send(transmit)?;
             }
+            self.send_outbox().await;
             if !self.flush_clients() && !self.refused {
                 break;
             }
@@ -606,15 +623,17 @@ impl Driver<'_> {
         Ok(())
     }
 
-    /// One datagram read (or a failed read) from link `link`'s socket into `buf`.
-    fn on_received(&mut self, received: io::Result<(LinkId, usize, SocketAddr)>, buf: &[u8]) {
+    /// One read (a datagram or a train of them, or a failed read) from link `link`'s socket
+    /// into `buf`.
+    fn on_received(&mut self, received: io::Result<(LinkId, segments::Received)>, buf: &[u8]) {
         match received {
-            Ok((link, len, from)) => {
-                tracing::trace!(%link, %from, len, "datagram");
-                self.stats.bytes_received += len as u64;
-                // A fresh buffer of its own, so the crypto decrypts it in place.
-                let datagram = Bytes::copy_from_slice(&buf[..len]);
-                self.receive(link, datagram, from);
+            Ok((link, r)) => {
+                tracing::trace!(%link, from = %r.from, len = r.len, segment = ?r.segment, "datagram");
+                self.stats.bytes_received += r.len as u64;
+                for datagram in segments::datagrams(&buf[..r.len], r.segment) {
+                    // A fresh buffer of its own, so the crypto decrypts it in place.
+                    self.receive(link, Bytes::copy_from_slice(datagram), r.from);
+                }
             }
             Err(e) if unreachable::is_refused(&e) => self.refused = true,
             Err(e) => {
@@ -631,9 +650,9 @@ impl Driver<'_> {
             for i in 0..self.sockets.len() {
                 let (link, socket) = &self.sockets[i];
                 let link = *link;
-                let received = match socket.try_recv_from(buf) {
+                let received = match segments::try_recv(socket, buf) {
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                    received => received.map(|(len, from)| (link, len, from)),
+                    received => received.map(|r| (link, r)),
                 };
                 any = true;
                 self.on_received(received, buf);
@@ -736,7 +755,7 @@ impl Driver<'_> {
     /// Seals the packet once, then the link layer frames it for each destination (udpu: "every
     /// other node" is one unicast to each peer) on the lowest link up to that peer; with
     /// `transport: udp` "every other node" is one datagram to the group ([`multicast`]).
-    async fn send(&mut self, transmit: Transmit) -> Result<(), StateError> {
+    fn send(&mut self, transmit: Transmit) -> Result<(), StateError> {
         match transmit.dest {
             Destination::All if self.peers.is_empty() => return Ok(()),
             Destination::Node(id) if !self.peers.contains(&id) => {
@@ -749,14 +768,10 @@ impl Driver<'_> {
         let Some(sealed) = self.seal(transmit.payload)? else { return Ok(()) };
         if let (Destination::All, Some(m)) = (&transmit.dest, self.multicast) {
             let datagram = self.links.send_multicast(m.group(), sealed);
-            self.send_link(datagram).await;
+            self.outbox.push(datagram);
             return Ok(());
         }
-        let mut out = Vec::new();
-        self.links.send(transmit.dest, sealed, &mut out);
-        for datagram in out {
-            self.send_link(datagram).await;
-        }
+        self.links.send(transmit.dest, sealed, &mut self.outbox);
         Ok(())
     }
 
@@ -780,6 +795,50 @@ impl Driver<'_> {
                 self.node.handle_peer_unreachable(now, node);
             }
         }
+    }
+
+    /// Sends the datagrams of this flush in order: each train of one size for one peer in one
+    /// call where the socket can segment ([`segments`]), the others one by one.
+    async fn send_outbox(&mut self) {
+        let outbox = std::mem::take(&mut self.outbox);
+        let mut rest = &outbox[..];
+        while !rest.is_empty() {
+            let (link, addr, _) = rest[0];
+            let n = if self.no_segmentation.contains(&link) { 1 } else { segments::train_len(rest) };
+            let (train, after) = rest.split_at(n);
+            rest = after;
+            if n == 1 {
+                self.send_link(train[0].clone()).await;
+                continue;
+            }
+            let Some((_, socket)) = self.sockets.iter().find(|(l, _)| *l == link) else {
+                self.stats.unroutable += n as u64;
+                tracing::warn!(%link, %addr, "no local socket for link: datagrams dropped");
+                continue;
+            };
+            let datagrams: Vec<&[u8]> = train.iter().map(|(_, _, b)| &b[..]).collect();
+            match segments::send_train(socket, &datagrams, addr).await {
+                Ok(bytes) => {
+                    self.stats.datagrams_sent += n as u64;
+                    self.stats.bytes_sent += bytes as u64;
+                }
+                Err(e) => {
+                    if segments::is_unsupported(&e) {
+                        tracing::info!(%link, "UDP segmentation offload refused ({e}): datagrams go one by one");
+                        self.no_segmentation.insert(link);
+                    } else if unreachable::is_refused(&e) {
+                        self.refused = true;
+                    }
+                    // Sent one by one: the train was not sent (a pending ICMP error fails it whole).
+                    for datagram in train {
+                        self.send_link(datagram.clone()).await;
+                    }
+                }
+            }
+        }
+        // The buffer is kept for the next flush.
+        self.outbox = outbox;
+        self.outbox.clear();
     }
 
     /// Sends one link-layer datagram on its link's socket.
@@ -919,6 +978,16 @@ impl Driver<'_> {
                         }
                         continue;
                     }
+                    let queued = matches!(&body, ipc::RequestBody::CpgMcast(m) if m.queued);
+                    if queued && self.node.cpg().queue_bytes() >= api::POSTED_QUEUE_MAX {
+                        // Taken once the engine has drained the queue: held, in order.
+                        if let Some(client) = self.ipc.clients.get_mut(&id) {
+                            client.held = Some(ipc::Request { id: request.id, body: Some(body) });
+                            self.held.insert(id);
+                        }
+                        return;
+                    }
+                    let Some(client) = self.ipc.clients.get(&id) else { return };
                     let links = self.links.status();
                     let backlog = match &body {
                         ipc::RequestBody::CpgMcast(r) => self.group_backlog(id, &r.group),
@@ -931,10 +1000,7 @@ impl Driver<'_> {
                         names: &self.names,
                     };
                     // A queued message the daemon cannot take now is held, not refused.
-                    let held = match &body {
-                        ipc::RequestBody::CpgMcast(m) if m.queued => Some(body.clone()),
-                        _ => None,
-                    };
+                    let held = queued.then(|| body.clone());
                     let response = api::handle_request(&mut self.node, now, id, request.id, body, &source);
                     let Some(client) = self.ipc.clients.get_mut(&id) else { return };
                     if let (Some(body), Some(code)) = (held, response.error_code()) {

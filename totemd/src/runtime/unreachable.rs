@@ -66,7 +66,7 @@ fn is_port_unreachable(origin: u8, errno: u32) -> bool {
     icmp && i32::try_from(errno) == Ok(nix::libc::ECONNREFUSED)
 }
 
-fn socket_addr(addr: &SockaddrStorage) -> Option<SocketAddr> {
+pub(super) fn socket_addr(addr: &SockaddrStorage) -> Option<SocketAddr> {
     if let Some(v4) = addr.as_sockaddr_in() {
         return Some(SocketAddr::V4(SocketAddrV4::new(v4.ip(), v4.port())));
     }

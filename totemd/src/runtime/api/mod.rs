@@ -49,7 +49,10 @@ pub const CLIENT_BACKLOG_SOFT: usize = 8 << 20;
 pub const CLIENT_STALL: std::time::Duration = std::time::Duration::from_secs(5);
 /// Unsent bytes past which a client is disconnected as not reading.
 pub const CLIENT_BACKLOG_MAX: usize = 32 << 20;
-/// Bytes a client may send behind a held message (its client library's window is 4 MiB of
+/// Bytes of group messages waiting for the engine past which queued (pipelined) sends are
+/// held: their clients keep a window of their own, so a short queue here is only latency saved.
+pub const POSTED_QUEUE_MAX: usize = 64 << 10;
+/// Bytes a client may send behind a held message (its client library's window is 1 MiB of
 /// messages, [`ipc::POST_WINDOW_DEFAULT`]).
 pub const CLIENT_INPUT_HELD_MAX: usize = 64 << 20;
 /// Bytes one read of a client socket takes at most.
