@@ -230,16 +230,17 @@ impl Connection {
             let answered = self.post_answered.notified();
             tokio::pin!(answered);
             answered.as_mut().enable();
+            // Room in the writer's queue first: from taking an id to queueing its frame
+            // nothing waits, so a post dropped while waiting leaves nothing behind.
+            let permit = self.writes.reserve().await.map_err(|_| IpcError::Closed)?;
             let Some(id) = self.reserve(bytes)? else {
+                drop(permit);
                 answered.await;
                 continue;
             };
             let frame =
                 frame_bytes(&ClientFrame::from(ClientFrameKind::Request(Request { id, body: Some(body) })));
-            if self.writes.send(frame).await.is_err() {
-                self.unreserve(id);
-                return Err(IpcError::Closed);
-            }
+            permit.send(frame);
             return Ok(());
         }
     }
@@ -459,8 +460,7 @@ async fn read_loop(
     pending.closed = true;
     // Dropping the senders wakes every waiting request with `Closed`.
     pending.waiting.clear();
-    pending.posted.clear();
-    pending.posted_bytes = 0;
+    // Posts left unanswered stay counted: `flush_posted` reports them as not taken.
     pending.post_answered.notify_waiters();
 }
 

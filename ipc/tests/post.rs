@@ -427,7 +427,6 @@ async fn a_closed_connection_wakes_a_waiting_post_with_closed() {
 #[tokio::test]
 // Fails at e15c21f: `read_loop` clears `posted` when the connection closes, and `flush_posted`
 // looks at `posted.is_empty()` before `closed`, so it returns `Ok(())`.
-#[ignore = "bug: flush_posted returns Ok(()) when the connection closes with posts unanswered"]
 async fn a_closed_connection_wakes_a_waiting_flush_with_closed() {
     let (mut daemon, path) = Daemon::start();
     let conn = Arc::new(connect(&path, WIDE).await);
@@ -446,7 +445,6 @@ async fn a_closed_connection_wakes_a_waiting_flush_with_closed() {
 }
 
 #[tokio::test]
-#[ignore = "bug: flush_posted after a close with posts unanswered returns Ok(()) (same cause)"]
 async fn flush_posted_after_a_close_with_posts_unanswered_is_closed() {
     let (mut daemon, path) = Daemon::start();
     let conn = connect(&path, WIDE).await;
@@ -467,7 +465,6 @@ async fn flush_posted_after_a_close_with_posts_unanswered_is_closed() {
 #[tokio::test]
 // Fails at e15c21f: `post` reserves its id in `posted` before it awaits room in the writer's
 // queue, and nothing takes the id back when the future is dropped there.
-#[ignore = "bug: a post dropped while waiting for the writer leaves its id in the window forever"]
 async fn a_post_dropped_while_waiting_to_be_written_leaves_no_request_behind() {
     // A daemon that does not read: the socket and the writer's queue fill, and a post waits to
     // hand its frame over. Dropping that post (a timeout) must not leave a request counted in

@@ -211,13 +211,13 @@ fn set_timing_replaces_timeouts_but_keeps_packet_sizes_and_refuses_bad_values() 
         Srp::new(NodeId(1), TotemConfig::default(), PersistedState::default(), 1, Instant::ZERO).unwrap();
     let mut new = TotemConfig::with_token(std::time::Duration::from_millis(5000));
     new.netmtu = 9000;
-    new.window_size = 80;
+    new.window_size = 800;
     srp.set_timing(new).unwrap();
     assert_eq!(srp.config().token, std::time::Duration::from_millis(5000));
-    assert_eq!(srp.config().window_size, 80);
+    assert_eq!(srp.config().window_size, 800);
     assert_eq!(srp.config().netmtu, TotemConfig::default().netmtu, "packet size kept");
     let mut bad = TotemConfig::default();
     bad.max_messages = bad.window_size + 1;
     assert!(srp.set_timing(bad).is_err());
-    assert_eq!(srp.config().window_size, 80, "nothing changed");
+    assert_eq!(srp.config().window_size, 800, "nothing changed");
 }

@@ -147,6 +147,7 @@ fn totem_options(r: &mut Reader<'_>, nodes: usize, overrides: &Overrides) -> (To
     let extra_nodes = u32::try_from(nodes.saturating_sub(2)).unwrap_or(u32::MAX);
     let token = base_token.saturating_add(coefficient.saturating_mul(extra_nodes));
     let u32_from = |min: u32| min..=u32::MAX;
+    let window_size = r.number("totem.window_size", u32_from(1), "a number of messages");
     let mut t = TotemConfig {
         token,
         token_retransmits_before_loss_const: r
@@ -167,12 +168,11 @@ fn totem_options(r: &mut Reader<'_>, nodes: usize, overrides: &Overrides) -> (To
         miss_count_const: r
             .number("totem.miss_count_const", u32_from(1), "a count")
             .unwrap_or(d.miss_count_const),
-        window_size: r
-            .number("totem.window_size", u32_from(1), "a number of messages")
-            .unwrap_or(d.window_size),
+        window_size: window_size.unwrap_or(d.window_size),
+        // A window set below our default max_messages (corosync's 50, say) lowers it.
         max_messages: r
             .number("totem.max_messages", u32_from(1), "a number of messages")
-            .unwrap_or(d.max_messages),
+            .unwrap_or_else(|| d.max_messages.min(window_size.unwrap_or(d.window_size))),
         send_join: r.millis("totem.send_join", 0).unwrap_or(d.send_join),
         netmtu: r
             .number(

@@ -99,12 +99,24 @@ fn every_totem_option_maps_to_its_field() {
 }
 
 #[test]
+fn a_window_below_the_default_max_messages_lowers_it() {
+    let parsed = |totem: &str| {
+        let t = load(&cluster(totem, 2)).totem;
+        (t.window_size, t.max_messages)
+    };
+    assert_eq!(parsed(""), (400, 128));
+    assert_eq!(parsed(" window_size: 50\n"), (50, 50));
+    assert_eq!(parsed(" window_size: 50\n max_messages: 17\n"), (50, 17));
+    assert_eq!(parsed(" max_messages: 300\n"), (400, 300));
+}
+
+#[test]
 fn bad_values_and_missing_keys_are_errors_naming_line_key_and_form() {
     let text = "\
 totem {
  transport: tcp
  token: 20
- max_messages: 80
+ max_messages: 500
  netmtu: 100
 }
 nodelist {
@@ -126,7 +138,7 @@ nodelist {
             "c.conf:1: totem.version: missing: corosync.conf needs 'version: 2' in the totem section",
             "c.conf:2: totem.transport: expects knet, udpu or udp, found \"tcp\"",
             "c.conf:3: totem.token: expects a time in milliseconds from 30 to 4294967295, found \"20\"",
-            "c.conf:4: totem.max_messages: 80 exceeds window_size (50)",
+            "c.conf:4: totem.max_messages: 500 exceeds window_size (400)",
             "c.conf:5: totem.netmtu: expects a packet size in bytes from 416 to 65535, found \"100\"",
             "c.conf:8: nodelist.node.0.nodeid: missing: totemd needs every node's nodeid (as corosync does with knet)",
             "c.conf:12: nodelist.node.1.nodeid: expects a node id from 1 to 4294967295, found \"0\"",

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use socket2::{Domain, Protocol, Socket, Type};
 
 /// Requested socket buffer size. At the defaults one token rotation carries at most
-/// `window_size` × `netmtu` = 75 kB of multicasts; this holds many rotations so a busy moment
+/// `window_size` × `netmtu` = 600 kB of multicasts; this holds several rotations so a busy moment
 /// does not drop packets (that the token's `rtr` would then have to recover). The kernel caps
 /// it at `net.core.rmem_max` / `wmem_max`.
 pub const SOCKET_BUFFER_BYTES: usize = 4 << 20;
@@ -37,9 +37,15 @@ pub fn bind(addr: SocketAddr) -> io::Result<Bound> {
     if addr.is_ipv6() {
         socket.set_only_v6(true)?;
     }
-    // Best effort: an unprivileged daemon gets what rmem_max/wmem_max allow.
-    let _ = socket.set_recv_buffer_size(SOCKET_BUFFER_BYTES);
-    let _ = socket.set_send_buffer_size(SOCKET_BUFFER_BYTES);
+    // Best effort: root may pass rmem_max/wmem_max (SO_RCVBUFFORCE, as knet does); others get
+    // what those allow.
+    use nix::sys::socket::{setsockopt, sockopt};
+    if setsockopt(&socket, sockopt::RcvBufForce, &SOCKET_BUFFER_BYTES).is_err() {
+        let _ = socket.set_recv_buffer_size(SOCKET_BUFFER_BYTES);
+    }
+    if setsockopt(&socket, sockopt::SndBufForce, &SOCKET_BUFFER_BYTES).is_err() {
+        let _ = socket.set_send_buffer_size(SOCKET_BUFFER_BYTES);
+    }
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
     let recv_buffer = socket.recv_buffer_size()?;
