@@ -359,12 +359,25 @@ pub async fn drive(
     driver.fence_done = Some(fence_done);
     let mut buf = vec![0u8; RECV_BUFFER_BYTES];
 
+    // Deadlines already due handled in a row without waiting (see below).
+    let mut due_in_a_row = 0;
     let reason = loop {
         driver.flush().await?;
         let deadline = match (driver.node.poll_timeout(), driver.links.poll_timeout()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
+        // A deadline already due (a one-node ring releasing its token at once) is handled now:
+        // tokio's timer would round it up to its next millisecond. A few in a row at most, so
+        // the sockets and signals are still polled.
+        let now = clock.now();
+        if deadline.is_some_and(|at| at <= now) && due_in_a_row < DUE_IN_A_ROW_MAX {
+            due_in_a_row += 1;
+            driver.links.handle_timeout(now);
+            driver.node.handle_timeout(now);
+            continue;
+        }
+        due_in_a_row = 0;
         let timer = deadline.map(|at| clock.to_tokio(at));
         let retry = (!driver.held.is_empty()).then(|| tokio::time::Instant::now() + HELD_RETRY);
         let (listener, client_input) = driver.ipc.io();
@@ -457,6 +470,9 @@ enum Input {
 /// Inputs of one kind already waiting that a turn of the loop takes before it flushes the
 /// outputs: one flush, one timer and one poll of every source per batch, not per input.
 const INPUT_BATCH: usize = 64;
+
+/// Due deadlines the loop handles in a row before it polls its inputs again.
+const DUE_IN_A_ROW_MAX: u32 = 8;
 
 /// How often held messages are tried again when nothing else happens.
 const HELD_RETRY: Duration = Duration::from_millis(1);
