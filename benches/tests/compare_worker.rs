@@ -74,7 +74,7 @@ fn two_members_measure_one_window() {
     }
     let start_ns = wall_ns() + Duration::from_millis(200).as_nanos() as u64;
     for (i, (child, _)) in drivers.iter_mut().enumerate() {
-        let spec = RunSpec { size: 256, send: i == 0, start_ns, warmup_ms: 200, measure_ms: 500 };
+        let spec = RunSpec { size: 256, send: i == 0, start_ns, warmup_ms: 200, measure_ms: 500, rate: 0 };
         let stdin = child.0.stdin.as_mut().expect("piped");
         writeln!(stdin, "{}", to_line(&workload::Command::Run(spec))).expect("command sent");
     }

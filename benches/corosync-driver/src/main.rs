@@ -163,7 +163,10 @@ fn run_load(handle: &cpg::Handle, spec: RunSpec, me: u32) -> Result<RunResult> {
             if STATE.with_borrow(|s| s.recorder.as_ref().is_some_and(|r| r.finished(now))) {
                 break;
             }
-            wait_fd(handle, TICK_MS)?;
+            // A paced sender waits for its slot (whole milliseconds, as totem's driver's timer).
+            let slot_ms = sender.wait_ns(now).map(|ns| ns.div_ceil(1_000_000));
+            let wait_ms = slot_ms.map_or(TICK_MS, |ms| ms.clamp(1, TICK_MS as u64) as i32);
+            wait_fd(handle, wait_ms)?;
         }
         cpg::dispatch(handle, DispatchFlags::All).map_err(|e| cs("cpg_dispatch", e))?;
     }

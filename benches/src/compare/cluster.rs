@@ -162,7 +162,15 @@ impl Cluster {
     }
 
     /// One run: members 1..=senders send `size`-byte messages for `warmup` + `measure`.
-    pub fn run(&mut self, size: usize, senders: u32, warmup: Duration, measure: Duration) -> Result<LoadOut> {
+    /// With `rate` > 0 each sender sends that many messages per second (see [`RunSpec::rate`]).
+    pub fn run(
+        &mut self,
+        size: usize,
+        senders: u32,
+        rate: u32,
+        warmup: Duration,
+        measure: Duration,
+    ) -> Result<LoadOut> {
         let start_ns = wall_ns() + START_DELAY.as_nanos() as u64;
         let pids = self.pids();
         for (i, d) in self.drivers.iter_mut().enumerate() {
@@ -172,6 +180,7 @@ impl Cluster {
                 start_ns,
                 warmup_ms: warmup.as_millis() as u64,
                 measure_ms: measure.as_millis() as u64,
+                rate,
             };
             d.send(&to_line(&Command::Run(spec)))?;
         }

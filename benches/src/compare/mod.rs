@@ -66,6 +66,10 @@ pub struct CompareArgs {
     /// Only these crypto settings (off, on) [default: both, quick: off].
     #[arg(long, value_delimiter = ',')]
     crypto: Vec<String>,
+    /// Messages per second of the paced runs: one sender at this rate, so latency is measured
+    /// at equal load on both systems rather than at each one's saturation; 0 = none.
+    #[arg(long, default_value_t = 5000)]
+    paced_rate: u32,
     /// Only these cluster sizes [default: 1,2].
     #[arg(long, value_delimiter = ',')]
     nodes: Vec<u32>,
@@ -81,6 +85,9 @@ pub struct CompareArgs {
 struct Plan {
     reps: usize,
     sizes: Vec<usize>,
+    /// Sizes of the paced runs (those of `sizes` up to 1 KiB) and their rate.
+    paced: Vec<usize>,
+    rate: u32,
     senders: Vec<u32>,
     nodes: Vec<u32>,
     crypto: Vec<bool>,
@@ -119,9 +126,16 @@ impl Plan {
         if let Some(s) = sizes.iter().find(|&&s| s < workload::HEADER_LEN) {
             bail!("--size {s}: at least {} bytes", workload::HEADER_LEN);
         }
+        let paced = if args.paced_rate == 0 {
+            Vec::new()
+        } else {
+            sizes.iter().copied().filter(|&s| s <= 1024).collect()
+        };
         Ok(Plan {
             reps: args.reps.unwrap_or(if q { 1 } else { 3 }).max(1),
             sizes,
+            paced,
+            rate: args.paced_rate,
             senders: vec![1, 2],
             nodes: if args.nodes.is_empty() { vec![1, 2] } else { args.nodes.clone() },
             crypto,
@@ -229,28 +243,28 @@ fn measure_cluster(
     let idle = procfs_now::rss(&cluster.pids());
     figures.add(&base, "RSS idle MiB (largest daemon)", false, series, max_mib(&idle));
     let mut peak_rss = 0.0f64;
-    for &size in &plan.sizes {
-        for &senders in &plan.senders {
-            let case = format!("{base}, {size} B, {senders} sender(s)");
-            match cluster.run(size, senders, plan.warmup, plan.measure) {
-                Ok(out) => {
-                    peak_rss = peak_rss.max(max_mib(&out.rss_load_kib));
-                    record(figures, &case, size, series, &out);
-                }
-                Err(e) => {
-                    let why = format!("{e:#}");
-                    let why = why.lines().next().unwrap_or_default();
-                    let logged = cluster.warnings();
-                    eprintln!("  {case}: {why}\n{}", logged.join("\n"));
-                    figures.failures.push(format!(
-                        "{} {case}: {why} {}",
-                        spec.system.name(),
-                        logged.join("; ")
-                    ));
-                    // The old daemons go first: the new ones bind the same ports.
-                    drop(cluster);
-                    cluster = Cluster::start(tools, net, spec)?;
-                }
+    let flat_out =
+        plan.sizes.iter().flat_map(|&size| plan.senders.iter().map(move |&senders| (size, senders, 0)));
+    let paced = plan.paced.iter().map(|&size| (size, 1, plan.rate));
+    for (size, senders, rate) in flat_out.chain(paced) {
+        let case = match rate {
+            0 => format!("{base}, {size} B, {senders} sender(s)"),
+            rate => format!("{base}, {size} B, {senders} sender(s) paced at {rate} msgs/s"),
+        };
+        match cluster.run(size, senders, rate, plan.warmup, plan.measure) {
+            Ok(out) => {
+                peak_rss = peak_rss.max(max_mib(&out.rss_load_kib));
+                record(figures, &case, size, series, &out);
+            }
+            Err(e) => {
+                let why = format!("{e:#}");
+                let why = why.lines().next().unwrap_or_default();
+                let logged = cluster.warnings();
+                eprintln!("  {case}: {why}\n{}", logged.join("\n"));
+                figures.failures.push(format!("{} {case}: {why} {}", spec.system.name(), logged.join("; ")));
+                // The old daemons go first: the new ones bind the same ports.
+                drop(cluster);
+                cluster = Cluster::start(tools, net, spec)?;
             }
         }
     }

@@ -94,8 +94,12 @@ async fn run_load(cpg: &Cpg, group: &GroupName, spec: RunSpec, me: u32) -> Resul
         wait_until(spec.start_ns).await;
         loop {
             let now = wall_ns();
-            if !send_rec.should_send(now) {
+            if !send_rec.sending(now) {
                 break;
+            }
+            if let Some(wait) = send_rec.wait_ns(now) {
+                tokio::time::sleep(Duration::from_nanos(wait)).await;
+                continue;
             }
             // Not `post`: it would wait for room with the payload stamped before the wait;
             // this waits as corosync's driver does and stamps the next try anew.

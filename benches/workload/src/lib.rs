@@ -93,6 +93,10 @@ pub struct RunSpec {
     pub warmup_ms: u64,
     /// The measured window.
     pub measure_ms: u64,
+    /// Messages per second a sender sends, on a fixed schedule from `start_ns` (a late sender
+    /// catches up); 0 = as fast as the daemon takes them.
+    #[serde(default)]
+    pub rate: u32,
 }
 
 impl RunSpec {
@@ -165,6 +169,8 @@ pub struct Recorder {
     me: u32,
     delivered: u64,
     sent: u64,
+    /// Sends in every phase (the pacing schedule's position).
+    attempts: u64,
     own: Histogram<u64>,
     other: Histogram<u64>,
     last_delivery_ns: u64,
@@ -180,6 +186,7 @@ impl Recorder {
             me,
             delivered: 0,
             sent: 0,
+            attempts: 0,
             own: hist(),
             other: hist(),
             last_delivery_ns: 0,
@@ -205,9 +212,24 @@ impl Recorder {
         }
     }
 
-    /// Whether this driver should send at `now_ns`.
-    pub fn should_send(&self, now_ns: u64) -> bool {
+    /// Whether this driver sends in this phase (it may have to wait for its slot, see
+    /// [`wait_ns`](Self::wait_ns)).
+    pub fn sending(&self, now_ns: u64) -> bool {
         self.spec.send && matches!(self.phase(now_ns), Phase::Warmup | Phase::Window)
+    }
+
+    /// Whether this driver should send at `now_ns`: sending, and its slot has come.
+    pub fn should_send(&self, now_ns: u64) -> bool {
+        self.sending(now_ns) && self.wait_ns(now_ns).is_none()
+    }
+
+    /// With a rate: how long until the next message's slot, `None` when it has come.
+    pub fn wait_ns(&self, now_ns: u64) -> Option<u64> {
+        if self.spec.rate == 0 {
+            return None;
+        }
+        let slot = self.spec.start_ns + self.attempts * 1_000_000_000 / u64::from(self.spec.rate);
+        (slot > now_ns).then(|| slot - now_ns)
     }
 
     /// The next payload, stamped `now_ns`.
@@ -218,6 +240,7 @@ impl Recorder {
 
     /// A payload stamped at `stamped_ns` was accepted by the daemon.
     pub fn on_sent(&mut self, stamped_ns: u64) {
+        self.attempts += 1;
         if self.phase(stamped_ns) == Phase::Window {
             self.sent += 1;
         }
@@ -284,7 +307,7 @@ mod tests {
     use super::*;
 
     fn spec() -> RunSpec {
-        RunSpec { size: 64, send: true, start_ns: 1_000_000_000, warmup_ms: 100, measure_ms: 1000 }
+        RunSpec { size: 64, send: true, start_ns: 1_000_000_000, warmup_ms: 100, measure_ms: 1000, rate: 0 }
     }
 
     #[test]
@@ -320,6 +343,25 @@ mod tests {
         let own_hist = histogram([res.own_us.as_slice()]);
         assert!((1999..=2001).contains(&own_hist.value_at_quantile(0.5)), "{}", own_hist.max());
         assert_eq!(histogram([res.other_us.as_slice()]).len(), 1);
+    }
+
+    #[test]
+    fn a_paced_sender_keeps_its_schedule_and_catches_up() {
+        let spec = RunSpec { rate: 1000, ..spec() };
+        let start = spec.start_ns;
+        let mut r = Recorder::new(spec, 1);
+        assert!(r.should_send(start));
+        r.on_sent(start);
+        assert_eq!(r.wait_ns(start + 400_000), Some(600_000), "the next slot is 1 ms after the first");
+        assert!(!r.should_send(start + 400_000) && r.sending(start + 400_000));
+        // Late by 3 slots: three sends at once, then wait again.
+        let late = start + 3_500_000;
+        for _ in 0..3 {
+            assert!(r.should_send(late));
+            r.on_sent(late);
+        }
+        assert_eq!(r.wait_ns(late), Some(500_000));
+        assert_eq!(Recorder::new(self::spec(), 1).wait_ns(start), None, "rate 0: never waits");
     }
 
     #[test]
