@@ -357,7 +357,7 @@ pub async fn drive(
     let stop_at = config.run_for.map(|d| clock.after(d));
     let (fence_done, mut fence_results) = tokio::sync::mpsc::channel(16);
     driver.fence_done = Some(fence_done);
-    let mut buf = vec![0u8; RECV_BUFFER_BYTES];
+    let mut rx = segments::RecvBuf::new();
 
     // Deadlines already due handled in a row without waiting (see below).
     let mut due_in_a_row = 0;
@@ -392,7 +392,7 @@ pub async fn drive(
             // A held message waits for room that nothing else may announce (a slow reader's
             // writer making progress): look again soon.
             _ = sleep_until(retry) => Input::Retry,
-            received = recv_any(&driver.sockets, &mut buf) => Input::Received(received),
+            received = recv_any(&driver.sockets, rx.space(RECV_BUFFER_BYTES)) => Input::Received(received),
             accepted = listener.accept() => Input::Accepted(accepted.map(|(stream, _)| stream)),
             Some(input) = client_input.recv() => Input::Client(input),
             Some(outcome) = fence_results.recv() => Input::FenceAgent(outcome),
@@ -406,9 +406,9 @@ pub async fn drive(
                 }
             }
             Input::Received(received) => {
-                driver.on_received(received, &buf);
+                driver.on_received(received, &mut rx);
                 // What else is readable already joins this turn: one flush per batch.
-                driver.receive_ready(&mut buf);
+                driver.receive_ready(&mut rx);
             }
             Input::Retry => {}
             Input::Timeout => {
@@ -641,14 +641,17 @@ impl Driver<'_> {
 
     /// One read (a datagram or a train of them, or a failed read) from link `link`'s socket
     /// into `buf`.
-    fn on_received(&mut self, received: io::Result<(LinkId, segments::Received)>, buf: &[u8]) {
+    fn on_received(
+        &mut self,
+        received: io::Result<(LinkId, segments::Received)>,
+        rx: &mut segments::RecvBuf,
+    ) {
         match received {
             Ok((link, r)) => {
                 tracing::trace!(%link, from = %r.from, len = r.len, segment = ?r.segment, "datagram");
                 self.stats.bytes_received += r.len as u64;
-                for datagram in segments::datagrams(&buf[..r.len], r.segment) {
-                    // A fresh buffer of its own, so the crypto decrypts it in place.
-                    self.receive(link, Bytes::copy_from_slice(datagram), r.from);
+                for datagram in segments::datagrams(rx.take(r.len), r.segment) {
+                    self.receive(link, datagram, r.from);
                 }
             }
             Err(e) if unreachable::is_refused(&e) => self.refused = true,
@@ -660,18 +663,18 @@ impl Driver<'_> {
     }
 
     /// Reads the datagrams every socket already holds, up to [`INPUT_BATCH`] rounds.
-    fn receive_ready(&mut self, buf: &mut [u8]) {
+    fn receive_ready(&mut self, rx: &mut segments::RecvBuf) {
         for _ in 1..INPUT_BATCH {
             let mut any = false;
             for i in 0..self.sockets.len() {
                 let (link, socket) = &self.sockets[i];
                 let link = *link;
-                let received = match segments::try_recv(socket, buf) {
+                let received = match segments::try_recv(socket, rx.space(RECV_BUFFER_BYTES)) {
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                     received => received.map(|r| (link, r)),
                 };
                 any = true;
-                self.on_received(received, buf);
+                self.on_received(received, rx);
             }
             if !any {
                 break;

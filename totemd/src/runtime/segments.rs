@@ -16,7 +16,7 @@ use std::io::{self, IoSlice, IoSliceMut};
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use nix::sys::socket::{
     recvmsg, sendmsg, setsockopt, sockopt, ControlMessage, ControlMessageOwned, MsgFlags, SockaddrStorage,
 };
@@ -28,6 +28,36 @@ pub const TRAIN_SEGMENTS_MAX: usize = 64;
 
 /// Most bytes in one train: what fits in one UDP datagram's length.
 pub const TRAIN_BYTES_MAX: usize = 65_000;
+
+/// Where reads land: a large zeroed chunk that each read's bytes are split off, so a datagram
+/// (or a client's bytes) reaches the engine without a copy. A chunk is freed when the last
+/// datagram cut from it is dropped; a new one comes from the allocator already zeroed.
+pub struct RecvBuf {
+    chunk: BytesMut,
+}
+
+/// Bytes of one chunk of a [`RecvBuf`].
+const RECV_CHUNK: usize = 1 << 20;
+
+impl RecvBuf {
+    /// An empty buffer; the first [`space`](Self::space) allocates.
+    pub fn new() -> RecvBuf {
+        RecvBuf { chunk: BytesMut::new() }
+    }
+
+    /// At least `len` initialised bytes to read into.
+    pub fn space(&mut self, len: usize) -> &mut [u8] {
+        if self.chunk.len() < len {
+            self.chunk = BytesMut::zeroed(RECV_CHUNK.max(len));
+        }
+        &mut self.chunk[..len]
+    }
+
+    /// The first `len` bytes read into [`space`](Self::space), as a buffer of their own.
+    pub fn take(&mut self, len: usize) -> Bytes {
+        self.chunk.split_to(len).freeze()
+    }
+}
 
 /// Turns on receive offload on `socket`: whole trains are read at once.
 pub fn enable_gro(socket: &UdpSocket) -> io::Result<()> {
@@ -64,10 +94,11 @@ pub fn try_recv(socket: &UdpSocket, buf: &mut [u8]) -> io::Result<Received> {
     })
 }
 
-/// The datagrams of a read: `data` cut at every `segment` bytes, or whole.
-pub fn datagrams(data: &[u8], segment: Option<usize>) -> impl Iterator<Item = &[u8]> {
-    let size = segment.unwrap_or(data.len()).max(1);
-    data.chunks(size)
+/// The datagrams of a read: `data` cut at every `segment` bytes, or whole (no copy).
+pub fn datagrams(data: Bytes, segment: Option<usize>) -> impl Iterator<Item = Bytes> {
+    let len = data.len();
+    let size = segment.unwrap_or(len).max(1);
+    (0..len).step_by(size).map(move |start| data.slice(start..len.min(start + size)))
 }
 
 /// Where a run of datagrams ends: the longest prefix of `items` (at least one) that may go as
@@ -150,11 +181,24 @@ mod tests {
     }
 
     #[test]
+    fn a_recv_buf_hands_out_each_read_and_starts_a_chunk_when_one_is_used_up() {
+        let mut rb = RecvBuf::new();
+        for round in 0..40u8 {
+            let space = rb.space(65_536);
+            assert_eq!(space.len(), 65_536);
+            space[..30_000].fill(round);
+            let got = rb.take(30_000);
+            assert_eq!(got.len(), 30_000);
+            assert!(got.iter().all(|&b| b == round), "round {round}");
+        }
+    }
+
+    #[test]
     fn datagrams_are_cut_at_the_segment_size() {
-        let data: Vec<u8> = (0..10).collect();
-        let cut: Vec<&[u8]> = datagrams(&data, Some(4)).collect();
-        assert_eq!(cut, vec![&data[0..4], &data[4..8], &data[8..10]]);
-        assert_eq!(datagrams(&data, None).count(), 1);
+        let data = Bytes::from((0..10).collect::<Vec<u8>>());
+        let cut: Vec<Bytes> = datagrams(data.clone(), Some(4)).collect();
+        assert_eq!(cut, vec![data.slice(0..4), data.slice(4..8), data.slice(8..10)]);
+        assert_eq!(datagrams(data, None).count(), 1);
     }
 
     #[tokio::test]
@@ -175,7 +219,8 @@ mod tests {
             if !gro {
                 assert_eq!(r.segment, None);
             }
-            got.extend(datagrams(&buf[..r.len], r.segment).map(<[u8]>::to_vec));
+            let data = Bytes::copy_from_slice(&buf[..r.len]);
+            got.extend(datagrams(data, r.segment).map(|d| d.to_vec()));
         }
         assert_eq!(got, payloads);
     }

@@ -310,14 +310,52 @@ async fn write_loop(
     unsent: Arc<AtomicUsize>,
     written: Arc<AtomicU64>,
 ) {
+    let mut chunks: Vec<Bytes> = Vec::new();
     while let Some(first) = rx.recv().await {
-        // Frames queued meanwhile go out in the same write: one system call, not one each.
-        let bytes = ipc::frame::coalesce(first, || rx.try_recv().ok());
-        if write.write_all(&bytes).await.is_err() {
+        // Chunks queued meanwhile go out in the same (vectored) write: one system call, not
+        // one each, and no copy.
+        chunks.push(first);
+        while chunks.len() < WRITE_CHUNKS_MAX {
+            let Ok(more) = rx.try_recv() else { break };
+            chunks.push(more);
+        }
+        let len: usize = chunks.iter().map(Bytes::len).sum();
+        if write_all_vectored(&mut write, &mut chunks).await.is_err() {
             break;
         }
-        unsent.fetch_sub(bytes.len(), Ordering::Relaxed);
-        written.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        unsent.fetch_sub(len, Ordering::Relaxed);
+        written.fetch_add(len as u64, Ordering::Relaxed);
     }
     let _ = write.shutdown().await;
+}
+
+/// Chunks a client's writer takes for one vectored write (the kernel's IOV_MAX is 1024).
+const WRITE_CHUNKS_MAX: usize = 64;
+
+/// Writes every byte of `chunks` with vectored writes, then empties it.
+async fn write_all_vectored(
+    write: &mut tokio::net::unix::OwnedWriteHalf,
+    chunks: &mut Vec<Bytes>,
+) -> io::Result<()> {
+    use bytes::Buf;
+    let mut first = 0;
+    while first < chunks.len() {
+        let slices: Vec<io::IoSlice<'_>> = chunks[first..].iter().map(|c| io::IoSlice::new(c)).collect();
+        let mut n = write.write_vectored(&slices).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        while n > 0 {
+            let len = chunks[first].len();
+            if n >= len {
+                n -= len;
+                first += 1;
+            } else {
+                chunks[first].advance(n);
+                n = 0;
+            }
+        }
+    }
+    chunks.clear();
+    Ok(())
 }
