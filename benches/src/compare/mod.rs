@@ -408,3 +408,47 @@ fn corosync_version() -> String {
         .and_then(|o| String::from_utf8_lossy(&o.stdout).lines().next().map(|l| l.trim().to_string()))
         .unwrap_or_else(|| "unknown".into())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: CompareArgs,
+    }
+
+    fn plan(args: &[&str]) -> Result<Plan> {
+        let cli = Cli::try_parse_from(std::iter::once("compare").chain(args.iter().copied()))?;
+        Plan::of(&cli.args)
+    }
+
+    #[test]
+    fn the_full_plan_paces_the_small_sizes_and_quick_stays_small() {
+        let full = plan(&[]).unwrap();
+        assert_eq!((full.reps, full.sizes.len(), full.crypto.clone()), (3, 5, vec![false, true]));
+        assert_eq!((full.paced.clone(), full.rate), (vec![64, 1024], 5000));
+        let quick = plan(&["--quick"]).unwrap();
+        assert_eq!(
+            (quick.reps, quick.sizes.clone(), quick.crypto.clone()),
+            (1, vec![64, 102_400], vec![false])
+        );
+        assert_eq!(quick.paced, vec![64]);
+        assert!(quick.measure < full.measure && quick.warmup < full.warmup);
+    }
+
+    #[test]
+    fn options_narrow_the_plan_and_bad_ones_are_refused() {
+        let p =
+            plan(&["--size", "1024,4096", "--paced-rate", "200", "--crypto", "on", "--nodes", "2"]).unwrap();
+        assert_eq!(
+            (p.sizes, p.paced, p.rate, p.crypto, p.nodes),
+            (vec![1024, 4096], vec![1024], 200, vec![true], vec![2])
+        );
+        assert!(plan(&["--paced-rate", "0"]).unwrap().paced.is_empty());
+        assert!(plan(&["--crypto", "maybe"]).is_err());
+        assert!(plan(&["--size", "4"]).is_err(), "smaller than the payload header");
+    }
+}
