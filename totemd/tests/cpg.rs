@@ -5,36 +5,17 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::Duration;
 
 use common::cluster::Cluster;
+use common::cpg::{connect, group, runtime};
 use cpg::client::Cpg;
-use cpg::{Change, Confchg, CpgEvent, GroupName, Guarantee, MemberId, Reason};
+use cpg::{Change, Confchg, CpgEvent, Guarantee, MemberId, Reason};
 
 const TOKEN_MS: u32 = 1000;
 const FORM_TIMEOUT: Duration = Duration::from_secs(30);
 const EVENT_TIMEOUT: Duration = Duration::from_secs(60);
 const EXIT_TIMEOUT: Duration = Duration::from_secs(30);
-
-fn group(name: &str) -> GroupName {
-    GroupName::try_from(name).unwrap()
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
-}
-
-async fn connect(socket: &Path) -> Cpg {
-    // The daemon creates its socket right after it starts; the ring is formed by now.
-    for _ in 0..100 {
-        if let Ok(cpg) = Cpg::connect(socket).await {
-            return cpg;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("cannot connect to {}", socket.display());
-}
 
 /// The next event, or a panic naming what was awaited.
 async fn next(cpg: &Cpg, what: &str) -> CpgEvent {

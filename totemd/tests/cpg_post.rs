@@ -21,9 +21,10 @@ use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use common::cluster::Cluster;
+use common::cpg::{connect, group, runtime};
 use common::now;
 use cpg::client::{Cpg, CpgError};
-use cpg::{Confchg, CpgEvent, GroupName, Guarantee, MemberId};
+use cpg::{Confchg, CpgEvent, Guarantee, MemberId};
 
 const TOKEN_MS: u32 = 1000;
 const FORM_TIMEOUT: Duration = Duration::from_secs(30);
@@ -31,24 +32,6 @@ const EVENT_TIMEOUT: Duration = Duration::from_secs(30);
 const EXIT_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a held message must stay held for the test to call it held.
 const HELD_FOR: Duration = Duration::from_millis(300);
-
-fn group(name: &str) -> GroupName {
-    GroupName::try_from(name).unwrap()
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
-}
-
-async fn connect(socket: &Path) -> Cpg {
-    for _ in 0..100 {
-        if let Ok(cpg) = Cpg::connect(socket).await {
-            return cpg;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("cannot connect to {}", socket.display());
-}
 
 /// `cpg.post`, failing the test if it waits longer than [`EVENT_TIMEOUT`] (a window that never
 /// opens again).

@@ -4,6 +4,7 @@
 //! Every daemon is killed and every directory removed on drop, so a failing test cleans up too.
 
 pub mod cluster;
+pub mod cpg;
 pub mod fenced;
 pub mod netns;
 
