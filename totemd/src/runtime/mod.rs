@@ -1000,11 +1000,7 @@ impl Driver<'_> {
                     let queued = matches!(&body, ipc::RequestBody::CpgMcast(m) if m.queued);
                     if queued && self.node.cpg().queue_bytes() >= api::POSTED_QUEUE_MAX {
                         // Taken once the engine has drained the queue: held, in order.
-                        if let Some(client) = self.ipc.clients.get_mut(&id) {
-                            client.held = Some(ipc::Request { id: request.id, body: Some(body) });
-                            self.held.insert(id);
-                        }
-                        return;
+                        return self.hold(id, ipc::Request { id: request.id, body: Some(body) });
                     }
                     let Some(client) = self.ipc.clients.get(&id) else { return };
                     let links = self.links.status();
@@ -1024,9 +1020,7 @@ impl Driver<'_> {
                     let Some(client) = self.ipc.clients.get_mut(&id) else { return };
                     if let (Some(body), Some(code)) = (held, response.error_code()) {
                         if matches!(code, ipc::ErrorCode::TryAgain | ipc::ErrorCode::FencingInProgress) {
-                            client.held = Some(ipc::Request { id: request.id, body: Some(body) });
-                            self.held.insert(id);
-                            return;
+                            return self.hold(id, ipc::Request { id: request.id, body: Some(body) });
                         }
                     }
                     client.session.send_response(response);
@@ -1037,6 +1031,15 @@ impl Driver<'_> {
                     return self.drop_client(id, "broke the protocol");
                 }
             }
+        }
+    }
+
+    /// Keeps `request` as the client's held message: nothing it sent later is served before
+    /// it, and [`Driver::retry_held`] tries it again.
+    fn hold(&mut self, id: ClientId, request: ipc::Request) {
+        if let Some(client) = self.ipc.clients.get_mut(&id) {
+            client.held = Some(request);
+            self.held.insert(id);
         }
     }
 
