@@ -25,6 +25,7 @@ use tokio::task::JoinHandle;
 
 use crate::frame::{frame_bytes, FrameDecoder, FRAME_MAX_DEFAULT};
 use crate::handshake::{version_supported, PROTOCOL_VERSION};
+use crate::io::{write_all_vectored, WRITE_CHUNKS_MAX};
 use crate::{
     ClientFrame, ClientFrameKind, Event, Hello, IpcError, Request, RequestBody, Response, ResponseResult,
     ServerFrame, ServerFrameKind, Welcome,
@@ -35,9 +36,6 @@ pub const EVENT_QUEUE_MAX_DEFAULT: usize = 1024;
 
 /// Frames handed to the writer task and not yet written.
 const WRITE_QUEUE_MAX: usize = 64;
-
-/// Bytes asked of the socket per read.
-const READ_CHUNK: usize = 64 * 1024;
 
 /// How to connect.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -375,7 +373,6 @@ impl Drop for Waiting<'_> {
 
 /// Reads until the daemon's answer to `Hello`.
 async fn handshake_reply(rd: &mut OwnedReadHalf, decoder: &mut FrameDecoder) -> Result<Welcome, IpcError> {
-    let mut buf = vec![0; READ_CHUNK];
     loop {
         if let Some(frame) = decoder.next_frame::<ServerFrame>()? {
             return match frame.kind {
@@ -389,19 +386,23 @@ async fn handshake_reply(rd: &mut OwnedReadHalf, decoder: &mut FrameDecoder) -> 
                 _ => Err(IpcError::UnexpectedReply("the handshake's answer is not a Welcome".into())),
             };
         }
-        let n = rd.read(&mut buf).await?;
-        if n == 0 {
+        if rd.read_buf(decoder.read_space()).await? == 0 {
             return Err(IpcError::Closed);
         }
-        decoder.push(&buf[..n]);
     }
 }
 
 async fn write_loop(mut wr: OwnedWriteHalf, mut frames: mpsc::Receiver<Bytes>) {
+    let mut chunks = Vec::new();
     while let Some(frame) = frames.recv().await {
-        // Frames queued meanwhile go out in the same write: one system call, not one each.
-        let bytes = crate::frame::coalesce(frame, || frames.try_recv().ok());
-        if let Err(e) = wr.write_all(&bytes).await {
+        // Frames queued meanwhile go out in the same (vectored) write: one system call, not
+        // one each, and no copy.
+        chunks.push(frame);
+        while chunks.len() < WRITE_CHUNKS_MAX {
+            let Ok(more) = frames.try_recv() else { break };
+            chunks.push(more);
+        }
+        if let Err(e) = write_all_vectored(&mut wr, &mut chunks).await {
             tracing::debug!("totemd connection: write failed: {e}");
             return;
         }
@@ -414,7 +415,6 @@ async fn read_loop(
     pending: Arc<Mutex<Pending>>,
     events: mpsc::Sender<Event>,
 ) {
-    let mut buf = vec![0; READ_CHUNK];
     let request_started = pending.lock().expect("pending lock").request_started.clone();
     // Events the queue had no room for, read while a request waited for its answer.
     let mut parked: VecDeque<Event> = VecDeque::new();
@@ -447,9 +447,10 @@ async fn read_loop(
                 break 'read;
             }
         }
-        match rd.read(&mut buf).await {
+        // Read in place: a long event's body is a slice of what the kernel wrote.
+        match rd.read_buf(decoder.read_space()).await {
             Ok(0) => break,
-            Ok(n) => decoder.push(&buf[..n]),
+            Ok(_) => {}
             Err(e) => {
                 tracing::debug!("totemd connection: read failed: {e}");
                 break;

@@ -31,6 +31,8 @@ pub mod session;
 
 #[cfg(feature = "tokio")]
 mod connection;
+#[cfg(feature = "tokio")]
+pub mod io;
 
 #[cfg(test)]
 mod proptests;

@@ -1,6 +1,6 @@
 //! Every message round-trips through a frame; arbitrary bytes never panic a decoder.
 
-use bytes::Bytes;
+use bytes::{BufMut, Bytes};
 use proptest::collection::vec;
 use proptest::option;
 use proptest::prelude::*;
@@ -108,16 +108,22 @@ fn server_frame() -> impl Strategy<Value = ServerFrame> {
     ]
 }
 
-/// Encodes frames, feeds them in pieces of `chunk` bytes and collects what comes out.
-fn through_decoder<M: Message + Default>(frames: &[M], chunk: usize) -> Vec<M> {
+/// Encodes frames, feeds them in pieces of `chunk` bytes and collects what comes out. Each
+/// piece goes in by one of the decoder's three ways, picked by the bits of `ways` in turn:
+/// copied (`push`), kept (`push_bytes`) or written into its read buffer (`read_space`).
+fn through_decoder<M: Message + Default>(frames: &[M], chunk: usize, ways: u64) -> Vec<M> {
     let mut stream = Vec::new();
     for f in frames {
         stream.extend_from_slice(&frame_bytes(f));
     }
     let mut d = FrameDecoder::new(FRAME_MAX_DEFAULT);
     let mut out = Vec::new();
-    for piece in stream.chunks(chunk.max(1)) {
-        d.push(piece);
+    for (i, piece) in stream.chunks(chunk.max(1)).enumerate() {
+        match (ways >> (2 * (i % 32))) & 3 {
+            0 => d.push(piece),
+            1 => d.push_bytes(Bytes::copy_from_slice(piece)),
+            _ => d.read_space().put_slice(piece),
+        }
         while let Some(m) = d.next_frame::<M>().expect("valid frames") {
             out.push(m);
         }
@@ -128,13 +134,13 @@ fn through_decoder<M: Message + Default>(frames: &[M], chunk: usize) -> Vec<M> {
 
 proptest! {
     #[test]
-    fn client_frames_round_trip(frames in vec(client_frame(), 1..6), chunk in 1usize..64) {
-        prop_assert_eq!(through_decoder(&frames, chunk), frames);
+    fn client_frames_round_trip(frames in vec(client_frame(), 1..6), chunk in 1usize..1024, ways: u64) {
+        prop_assert_eq!(through_decoder(&frames, chunk, ways), frames);
     }
 
     #[test]
-    fn server_frames_round_trip(frames in vec(server_frame(), 1..6), chunk in 1usize..64) {
-        prop_assert_eq!(through_decoder(&frames, chunk), frames);
+    fn server_frames_round_trip(frames in vec(server_frame(), 1..6), chunk in 1usize..1024, ways: u64) {
+        prop_assert_eq!(through_decoder(&frames, chunk, ways), frames);
     }
 
     #[test]

@@ -1,12 +1,13 @@
 //! The daemon's side of one client connection, sans IO.
 //!
 //! Call order, for each connection the daemon accepts:
-//! 1. [`ServerSession::handle_bytes`] with what the socket read;
+//! 1. [`ServerSession::handle_bytes`] (or [`ServerSession::handle_chunk`]) with what the socket
+//!    read;
 //! 2. [`ServerSession::poll_input`] until it returns `Ok(None)`: the handshake is answered
 //!    inside (it yields [`SessionInput::Opened`] once), every later frame is a
 //!    [`SessionInput::Request`] the daemon answers with [`ServerSession::send_response`];
 //! 3. [`ServerSession::send_event`] for what the client must be told;
-//! 4. [`ServerSession::poll_transmit`] and write those bytes to the socket.
+//! 4. [`ServerSession::poll_transmit`] until `None`, and write those bytes to the socket.
 //!
 //! An `Err` from `poll_input` means the client broke the protocol (or speaks another
 //! version): the session has queued a last frame saying why (`Refused`, or an `Error` response
@@ -18,9 +19,14 @@
 //! `transmit_max`), and [`ServerSession::send_event`] refuses an event past that bound: the
 //! daemon then decides (corosync disconnects a client that stops reading its dispatch).
 
+use std::collections::VecDeque;
+
 use bytes::{Bytes, BytesMut};
 
-use crate::frame::{encode_frame, FrameDecoder, FrameError, FRAME_MAX_DEFAULT};
+use crate::event::EventKind;
+use crate::frame::{
+    encode_deliver_head, encode_frame, FrameDecoder, FrameError, COPY_MAX, FRAME_MAX_DEFAULT,
+};
 use crate::handshake::{version_refusal, version_supported, PROTOCOL_VERSION};
 use crate::{
     ClientFrame, ClientFrameKind, ErrorCode, Event, Refused, Request, RequestBody, Response, ServerFrame,
@@ -124,7 +130,12 @@ pub struct ServerSession {
     decoder: FrameDecoder,
     state: SessionState,
     client_name: Option<String>,
+    /// Frames being queued, after those in `chunks`.
     transmit: BytesMut,
+    /// Queued chunks in order: frames, and the data of long deliveries, which is not copied.
+    chunks: VecDeque<Bytes>,
+    /// Bytes in `chunks`.
+    chunked: usize,
 }
 
 impl ServerSession {
@@ -136,6 +147,8 @@ impl ServerSession {
             state: SessionState::AwaitingHello,
             client_name: None,
             transmit: BytesMut::new(),
+            chunks: VecDeque::new(),
+            chunked: 0,
         }
     }
 
@@ -153,6 +166,14 @@ impl ServerSession {
     pub fn handle_bytes(&mut self, data: &[u8]) {
         if self.state != SessionState::Closed {
             self.decoder.push(data);
+        }
+    }
+
+    /// Feeds a chunk read from the socket, as [`handle_bytes`](Self::handle_bytes) does; a
+    /// chunk of whole frames is read without a copy.
+    pub fn handle_chunk(&mut self, data: Bytes) {
+        if self.state != SessionState::Closed {
+            self.decoder.push_bytes(data);
         }
     }
 
@@ -207,17 +228,27 @@ impl ServerSession {
         if self.state != SessionState::Open {
             return Err(SendError::NotOpen);
         }
-        let pending = self.transmit.len();
+        let pending = self.pending_transmit();
         if pending > self.config.transmit_max {
             return Err(SendError::Backlog { pending, max: self.config.transmit_max });
         }
-        self.queue(ServerFrameKind::Event(event));
+        match event.kind {
+            // A long message is sent from where it is: its frame's head, then its bytes.
+            Some(EventKind::CpgDeliver(mut deliver)) if deliver.data.len() > COPY_MAX => {
+                let data = std::mem::take(&mut deliver.data);
+                encode_deliver_head(&deliver, data.len(), &mut self.transmit);
+                let head = self.transmit.split().freeze();
+                self.push_chunk(head);
+                self.push_chunk(data);
+            }
+            kind => self.queue(ServerFrameKind::Event(Event { kind })),
+        }
         Ok(())
     }
 
     /// Whether the driver should read more from the client: open, and not backed up.
     pub fn wants_input(&self) -> bool {
-        self.state != SessionState::Closed && self.transmit.len() <= self.config.transmit_max
+        self.state != SessionState::Closed && self.pending_transmit() <= self.config.transmit_max
     }
 
     /// Bytes read from the client and not yet returned as frames by
@@ -228,15 +259,25 @@ impl ServerSession {
 
     /// Bytes queued and not yet taken by [`poll_transmit`](Self::poll_transmit).
     pub fn pending_transmit(&self) -> usize {
-        self.transmit.len()
+        self.chunked + self.transmit.len()
     }
 
-    /// Every queued byte, to write to the socket in order.
+    /// The next queued bytes, to write to the socket in order; call until `None`.
     pub fn poll_transmit(&mut self) -> Option<Bytes> {
-        if self.transmit.is_empty() {
+        if let Some(chunk) = self.chunks.pop_front() {
+            self.chunked -= chunk.len();
+            Some(chunk)
+        } else if self.transmit.is_empty() {
             None
         } else {
             Some(self.transmit.split().freeze())
+        }
+    }
+
+    fn push_chunk(&mut self, chunk: Bytes) {
+        if !chunk.is_empty() {
+            self.chunked += chunk.len();
+            self.chunks.push_back(chunk);
         }
     }
 

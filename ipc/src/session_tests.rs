@@ -4,7 +4,7 @@ use bytes::Bytes;
 
 use super::*;
 use crate::frame::frame_bytes;
-use crate::{CpgJoin, CpgMcast, EventKind, Hello, TotemConfchg};
+use crate::{CpgDeliver, CpgJoin, CpgMcast, EventKind, Hello, TotemConfchg};
 
 const NODE: u32 = 3;
 const MESSAGE_MAX: u32 = 100;
@@ -181,4 +181,26 @@ fn backlog_over_the_bound_refuses_events_and_input() {
     s.poll_transmit();
     assert!(s.wants_input());
     assert_eq!(s.send_event(Event::default()), Ok(()));
+}
+
+#[test]
+fn a_long_delivery_is_sent_from_where_it_is_after_the_frames_before_it() {
+    let mut s = open_session();
+    let data = Bytes::from(vec![4; 100 * 1024]);
+    let deliver = CpgDeliver { group: Bytes::from_static(b"g"), node_id: 2, pid: 9, guarantee: 1, data };
+    let long = Event::new(EventKind::CpgDeliver(deliver.clone()));
+    let short =
+        Event::new(EventKind::CpgDeliver(CpgDeliver { data: Bytes::from_static(b"hi"), ..deliver.clone() }));
+    s.send_response(Response::ok(1));
+    s.send_event(long.clone()).unwrap();
+    s.send_event(short.clone()).unwrap();
+    let mut expected = server(ServerFrameKind::Response(Response::ok(1))).to_vec();
+    expected.extend_from_slice(&server(ServerFrameKind::Event(long)));
+    expected.extend_from_slice(&server(ServerFrameKind::Event(short)));
+    assert_eq!(s.pending_transmit(), expected.len());
+    let chunks: Vec<Bytes> = std::iter::from_fn(|| s.poll_transmit()).collect();
+    assert_eq!(chunks.len(), 3, "head (after the response), data, then the short event");
+    assert_eq!(chunks[1].as_ptr(), deliver.data.as_ptr(), "the data is not copied");
+    assert_eq!(chunks.concat(), expected);
+    assert_eq!(s.pending_transmit(), 0);
 }

@@ -685,7 +685,7 @@ impl Driver<'_> {
     /// One input from the clients' readers (or the metrics listener).
     fn on_client_input(&mut self, input: ClientInput) {
         match input {
-            ClientInput::Bytes(client, bytes) => self.client_bytes(client, &bytes),
+            ClientInput::Bytes(client, bytes) => self.client_bytes(client, bytes),
             ClientInput::Closed(client) => self.drop_client(client, "closed its connection"),
             ClientInput::Metrics(reply) => {
                 let _ = reply.send(self.metrics_text());
@@ -902,9 +902,9 @@ impl Driver<'_> {
 
     /// Bytes from a client: requests are applied to the node and answered; a client that
     /// breaks the protocol is told why and dropped.
-    fn client_bytes(&mut self, id: ClientId, bytes: &[u8]) {
+    fn client_bytes(&mut self, id: ClientId, bytes: Bytes) {
         let Some(client) = self.ipc.clients.get_mut(&id) else { return };
-        client.session.handle_bytes(bytes);
+        client.session.handle_chunk(bytes);
         if client.held.is_some() {
             // Behind a held message: read on (to see a close), answer nothing yet.
             if client.session.pending_input() > api::CLIENT_INPUT_HELD_MAX {

@@ -33,6 +33,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use cpg::service::ClientId;
+use ipc::io::{write_all_vectored, WRITE_CHUNKS_MAX};
 use ipc::{ServerFrame, ServerFrameKind, ServerSession, SessionConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
@@ -55,8 +56,6 @@ pub const POSTED_QUEUE_MAX: usize = 64 << 10;
 /// Bytes a client may send behind a held message (its client library's window is 1 MiB of
 /// messages, [`ipc::POST_WINDOW_DEFAULT`]).
 pub const CLIENT_INPUT_HELD_MAX: usize = 64 << 20;
-/// Bytes one read of a client socket takes at most.
-const READ_CHUNK: usize = 64 << 10;
 /// Chunks read from all clients waiting for the loop.
 const INPUT_QUEUE: usize = 256;
 
@@ -265,7 +264,8 @@ impl IpcServer {
         let unsent = Arc::new(AtomicUsize::new(0));
         let written = Arc::new(AtomicU64::new(0));
         tokio::spawn(write_loop(write_half, out_rx, unsent.clone(), written.clone()));
-        let reader = tokio::spawn(read_loop(id, read_half, self.input_tx.clone()));
+        let reader =
+            tokio::spawn(read_loop(id, read_half, self.input_tx.clone(), self.session_config.frame_max));
         let session = ServerSession::new(self.session_config);
         self.clients.insert(
             id,
@@ -289,13 +289,21 @@ impl Drop for IpcServer {
     }
 }
 
-async fn read_loop(id: ClientId, mut read: tokio::net::unix::OwnedReadHalf, tx: mpsc::Sender<ClientInput>) {
-    let mut buf = vec![0u8; READ_CHUNK];
+/// Reads a client's stream in place and hands on its whole frames (a long message is then
+/// never copied before the engine takes it); the session decodes them.
+async fn read_loop(
+    id: ClientId,
+    mut read: tokio::net::unix::OwnedReadHalf,
+    tx: mpsc::Sender<ClientInput>,
+    frame_max: usize,
+) {
+    let mut frames = ipc::FrameDecoder::new(frame_max);
     loop {
-        match read.read(&mut buf).await {
+        match read.read_buf(frames.read_space()).await {
             Ok(0) | Err(_) => break,
-            Ok(n) => {
-                if tx.send(ClientInput::Bytes(id, Bytes::copy_from_slice(&buf[..n]))).await.is_err() {
+            Ok(_) => {
+                let whole = frames.take_whole_frames();
+                if !whole.is_empty() && tx.send(ClientInput::Bytes(id, whole)).await.is_err() {
                     return;
                 }
             }
@@ -327,35 +335,4 @@ async fn write_loop(
         written.fetch_add(len as u64, Ordering::Relaxed);
     }
     let _ = write.shutdown().await;
-}
-
-/// Chunks a client's writer takes for one vectored write (the kernel's IOV_MAX is 1024).
-const WRITE_CHUNKS_MAX: usize = 64;
-
-/// Writes every byte of `chunks` with vectored writes, then empties it.
-async fn write_all_vectored(
-    write: &mut tokio::net::unix::OwnedWriteHalf,
-    chunks: &mut Vec<Bytes>,
-) -> io::Result<()> {
-    use bytes::Buf;
-    let mut first = 0;
-    while first < chunks.len() {
-        let slices: Vec<io::IoSlice<'_>> = chunks[first..].iter().map(|c| io::IoSlice::new(c)).collect();
-        let mut n = write.write_vectored(&slices).await?;
-        if n == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
-        }
-        while n > 0 {
-            let len = chunks[first].len();
-            if n >= len {
-                n -= len;
-                first += 1;
-            } else {
-                chunks[first].advance(n);
-                n = 0;
-            }
-        }
-    }
-    chunks.clear();
-    Ok(())
 }
