@@ -47,6 +47,13 @@ pub struct TotemConfig {
     pub send_join: Duration,
     /// `netmtu`: largest datagram the engine emits, in bytes (default 1500).
     pub netmtu: usize,
+    /// Largest packet the engine builds while the ring sees no loss, in bytes; 0 (the
+    /// default) = `netmtu`. For a transport that cuts a packet into datagrams of `netmtu`
+    /// and joins them again, as totemd's link layer does (and knet does for corosync, whose
+    /// Totem packets are up to 64 KiB): fewer, larger packets cost less per byte. A packet
+    /// is lost with any of its datagrams, so once a token asks for a retransmission the
+    /// engine packs to `netmtu` again, until [`LOSS_QUIET`] passes with no request.
+    pub packet_max: usize,
     /// Largest application message accepted by [`crate::Srp::submit`] (default 1 MiB).
     pub message_size_max: usize,
     /// Bytes of application messages that may wait to be sent before `submit` says try again
@@ -55,6 +62,14 @@ pub struct TotemConfig {
     /// Entries carried in a token's retransmit request list (default 64).
     pub rtr_max: usize,
 }
+
+/// How long the engine packs to `netmtu` after a token asked for a retransmission, when
+/// [`TotemConfig::packet_max`] allows larger packets.
+pub const LOSS_QUIET: Duration = Duration::from_secs(2);
+
+/// Upper bound of [`TotemConfig::packet_max`]: a packet, with room for a recovery header and
+/// a transport's own framing, stays within one UDP datagram's worth of bytes.
+pub const PACKET_MAX_LIMIT: usize = 60 * 1024;
 
 /// Bytes of a datagram taken by the packet header, crc and the packed message framing, kept
 /// free when packing messages up to `netmtu`. Also covers the transport's own overhead
@@ -79,6 +94,7 @@ impl Default for TotemConfig {
             max_messages: 128,
             send_join: Duration::ZERO,
             netmtu: 1500,
+            packet_max: 0,
             message_size_max: 1 << 20,
             send_queue_bytes_max: 16 << 20,
             rtr_max: 64,
@@ -109,6 +125,11 @@ impl TotemConfig {
         self.netmtu.saturating_sub(PACKET_OVERHEAD).max(256)
     }
 
+    /// Payload bytes available in one packet while no loss is seen ([`packet_max`](Self::packet_max)).
+    pub fn large_packet_payload_max(&self) -> usize {
+        self.packet_payload_max().max(self.packet_max.saturating_sub(PACKET_OVERHEAD))
+    }
+
     /// Checks the options against each other; returns a description of the first problem.
     pub fn validate(&self) -> Result<(), String> {
         if self.token.is_zero() {
@@ -133,9 +154,36 @@ impl TotemConfig {
         if self.netmtu < PACKET_OVERHEAD + 256 {
             return Err(format!("netmtu must be at least {}", PACKET_OVERHEAD + 256));
         }
+        if self.packet_max != 0 && !(self.netmtu..=PACKET_MAX_LIMIT).contains(&self.packet_max) {
+            return Err(format!(
+                "packet_max ({}) must be 0 or from netmtu ({}) to {PACKET_MAX_LIMIT}",
+                self.packet_max, self.netmtu
+            ));
+        }
         if self.token_retransmits_before_loss_const == 0 || self.fail_recv_const == 0 {
             return Err("token_retransmits_before_loss_const and fail_recv_const must be at least 1".into());
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packet_max_is_0_or_between_netmtu_and_the_limit() {
+        let mut c = TotemConfig::default();
+        assert_eq!(c.large_packet_payload_max(), c.packet_payload_max());
+        for ok in [0, 1500, 16 * 1024, PACKET_MAX_LIMIT] {
+            c.packet_max = ok;
+            assert_eq!(c.validate(), Ok(()), "{ok}");
+        }
+        c.packet_max = 16 * 1024;
+        assert_eq!(c.large_packet_payload_max(), 16 * 1024 - PACKET_OVERHEAD);
+        for bad in [1, 1499, PACKET_MAX_LIMIT + 1] {
+            c.packet_max = bad;
+            assert!(c.validate().unwrap_err().contains("packet_max"), "{bad}");
+        }
     }
 }

@@ -39,10 +39,12 @@ fn args(state: &TempDir, node: usize) -> Vec<String> {
 
 /// `nft` in namespace `ns`; the error text when it fails.
 fn nft(ns: &str, rule: &str) -> Result<(), String> {
-    let out = Command::new("ip")
-        .args(["netns", "exec", ns, "nft", rule])
-        .output()
-        .map_err(|e| format!("nft: {e}"))?;
+    ip(&["netns", "exec", ns, "nft", rule])
+}
+
+/// `ip` with `args`; the error text when it fails.
+fn ip(args: &[&str]) -> Result<(), String> {
+    let out = Command::new("ip").args(args).output().map_err(|e| format!("ip: {e}"))?;
     if out.status.success() {
         Ok(())
     } else {
@@ -56,6 +58,13 @@ fn lose_ten_percent(ns: &str) -> Result<(), String> {
     nft(ns, "add chain inet loss input { type filter hook input priority 0 ; policy accept ; }")?;
     nft(ns, "add rule inet loss input meta l4proto udp counter")?;
     nft(ns, "add rule inet loss input meta l4proto udp numgen random mod 10 == 0 counter drop")
+}
+
+/// Makes the kernel cut UDP trains (`UDP_SEGMENT`) into datagrams before `link`, as a real
+/// NIC does: a veth passes a whole train on as one packet, which the loss rule would then
+/// drop or keep as one.
+fn segment_each_datagram(ns: &str, link: &str) -> Result<(), String> {
+    ip(&["-n", ns, "link", "set", "dev", link, "gso_max_segs", "1"])
 }
 
 /// Namespace `ns`'s counters: UDP datagrams that arrived, and those the rule dropped.
@@ -86,6 +95,9 @@ fn ten_percent_loss_keeps_one_ring_and_every_member_gets_every_message_in_one_or
         return;
     }
     topology.wire(|node, _| address(node));
+    for (i, ns) in topology.nodes.iter().enumerate() {
+        segment_each_datagram(ns, topology.node_link(i + 1, 0)).unwrap_or_else(|e| panic!("{ns}: {e}"));
+    }
     let dirs = [1, 2, 3].map(|n| TempDir::new(&format!("loss-{n}")));
     let mut daemons: Vec<Daemon> =
         (1..=3).map(|n| Daemon::spawn_in_netns(&topology.nodes[n - 1], &args(&dirs[n - 1], n))).collect();

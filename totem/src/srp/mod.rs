@@ -119,6 +119,9 @@ pub struct Srp {
     /// Highest seq of a ring we gave up forming; its commit tokens still in flight are stale.
     abandoned_ring_seq: u64,
     tok: TokenState,
+    /// When a token last carried a retransmission request, in any ring: packets are kept to
+    /// `netmtu` for [`LOSS_QUIET`](crate::config::LOSS_QUIET) after it.
+    loss_seen: Option<Instant>,
     timers: TimerTable,
     /// The last token or commit token sent, re-sent until there is sign it arrived.
     retransmit: Option<(NodeId, Bytes)>,
@@ -202,6 +205,7 @@ impl Srp {
             pending: None,
             abandoned_ring_seq: 0,
             tok: TokenState::default(),
+            loss_seen: None,
             timers: TimerTable::default(),
             retransmit: None,
             hold_cancel_sent: false,
@@ -326,10 +330,12 @@ impl Srp {
 
     /// Replaces the timing and flow-control options (corosync applies these on a reload):
     /// timeouts take effect as each timer is next armed. The packet sizes and queue bounds
-    /// (`netmtu`, `message_size_max`, `send_queue_bytes_max`, `rtr_max`) are kept: they cannot
-    /// change under packets already cut. Nothing changes when it returns an error.
+    /// (`netmtu`, `packet_max`, `message_size_max`, `send_queue_bytes_max`, `rtr_max`) are
+    /// kept: they cannot change under packets already cut. Nothing changes when it returns an
+    /// error.
     pub fn set_timing(&mut self, mut config: TotemConfig) -> Result<(), String> {
         config.netmtu = self.config.netmtu;
+        config.packet_max = self.config.packet_max;
         config.message_size_max = self.config.message_size_max;
         config.send_queue_bytes_max = self.config.send_queue_bytes_max;
         config.rtr_max = self.config.rtr_max;

@@ -6,6 +6,7 @@ use bytes::Bytes;
 use super::buffer::Stored;
 use super::timer::Timer;
 use super::{Srp, SrpState};
+use crate::config::LOSS_QUIET;
 use crate::event::{Destination, Guarantee};
 use crate::ids::{NodeId, RingId};
 use crate::time::Instant;
@@ -79,6 +80,11 @@ impl Srp {
                 token.rtr.push(seq);
             }
         }
+        // Loss anywhere on the ring: a request on the token, one served, or a gap here.
+        let gap = self.active_buffer().my_aru < self.active_buffer().high_seq;
+        if !token.rtr.is_empty() || sent > 0 || gap {
+            self.loss_seen = Some(now);
+        }
 
         let my_backlog = self.backlog();
         let mut allowed = visit_max;
@@ -89,7 +95,7 @@ impl Srp {
         }
         let allowed = allowed.saturating_sub(sent);
         sent += match self.state {
-            SrpState::Operational => self.send_new_packets(allowed, &mut token),
+            SrpState::Operational => self.send_new_packets(now, allowed, &mut token),
             _ => self.send_recovery_packets(allowed, &mut token),
         };
         token.fcc = token.fcc.saturating_add(sent);
@@ -133,8 +139,19 @@ impl Srp {
         }
     }
 
-    fn send_new_packets(&mut self, allowed: u32, token: &mut Token) -> u32 {
-        let payload_max = self.config.packet_payload_max();
+    /// Payload bytes of the next packet: up to `packet_max` on a ring without loss, up to
+    /// `netmtu` for [`LOSS_QUIET`] after a retransmission request.
+    fn payload_max(&self, now: Instant) -> usize {
+        match self.loss_seen {
+            Some(seen) if now.saturating_duration_since(seen) < LOSS_QUIET => {
+                self.config.packet_payload_max()
+            }
+            _ => self.config.large_packet_payload_max(),
+        }
+    }
+
+    fn send_new_packets(&mut self, now: Instant, allowed: u32, token: &mut Token) -> u32 {
+        let payload_max = self.payload_max(now);
         let ring_id = Some(WireRingId::from(self.ring));
         let mut n = 0;
         while n < allowed {

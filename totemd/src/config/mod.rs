@@ -212,6 +212,7 @@ impl DaemonConfig {
         let pong_count =
             links.clone().find_map(|l| l.knet_pong_count).unwrap_or(LinkConfig::PONG_COUNT_DEFAULT);
         let mut config = LinkConfig::from_token(self.totem.token, pong_count);
+        config.datagram_max = LinkConfig::datagram_max_for(self.totem.netmtu);
         if let Some(interval) = links.clone().find_map(|l| l.knet_ping_interval) {
             config.ping_interval = interval;
         }

@@ -4,7 +4,12 @@
 //! ```text
 //! data:       kind=1 | payload (a Totem packet, which carries its own version and crc)
 //! ping, pong: kind=2|3 | link id (u8) | sender node id (u32 BE) | timestamp (u64 BE)
+//! fragment:   kind=4 | packet id (u32 BE) | index (u16 BE) | count (u16 BE) | part of a payload
 //! ```
+//!
+//! A Totem packet longer than a datagram may be is cut into fragments, all of one length but
+//! the last, as knet cuts corosync's packets; the receiver joins them into the payload of a
+//! data frame ([`super::Links`] does).
 //!
 //! A ping carries the sender's `now` in nanoseconds; the pong echoes it unchanged, so the pinger
 //! measures the round trip without keeping state per ping (knet's ping does the same). The
@@ -21,6 +26,11 @@ const KIND_DATA: u8 = 1;
 const KIND_PING: u8 = 2;
 /// Kind byte of a pong.
 const KIND_PONG: u8 = 3;
+/// Kind byte of a fragment.
+const KIND_FRAGMENT: u8 = 4;
+
+/// Bytes in front of a fragment's part: kind, packet id, index, count.
+pub const FRAGMENT_HEADER: usize = 1 + 4 + 2 + 2;
 
 /// Length of a ping or pong frame: kind, link id, node id, timestamp.
 pub const HEARTBEAT_LEN: usize = 1 + 1 + 4 + 8;
@@ -34,6 +44,21 @@ pub enum Frame {
     Ping(Heartbeat),
     /// The answer to a [`Frame::Ping`].
     Pong(Heartbeat),
+    /// A part of a packet cut into fragments.
+    Fragment(Fragment),
+}
+
+/// A part of a Totem packet too long for one datagram.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fragment {
+    /// The packet's number among those this sender cut (wrapping).
+    pub packet: u32,
+    /// Where this part goes, 0 ..= `count - 1`.
+    pub index: u16,
+    /// How many parts the packet has (at least 2).
+    pub count: u16,
+    /// The bytes.
+    pub part: Bytes,
 }
 
 /// The body of a ping or pong.
@@ -62,6 +87,10 @@ pub enum FrameError {
     /// A ping or pong names a link above [`LinkId::MAX`].
     #[error("link id {0} out of range")]
     BadLinkId(u8),
+    /// A fragment shorter than its header, with an index not below its count, a count below 2
+    /// or no bytes.
+    #[error("malformed fragment")]
+    BadFragment,
 }
 
 impl Frame {
@@ -71,6 +100,7 @@ impl Frame {
             Frame::Data(payload) => encode_data(payload),
             Frame::Ping(hb) => encode_heartbeat(KIND_PING, hb),
             Frame::Pong(hb) => encode_heartbeat(KIND_PONG, hb),
+            Frame::Fragment(f) => encode_fragment(f.packet, f.index, f.count, &f.part),
         }
     }
 
@@ -81,6 +111,7 @@ impl Frame {
             KIND_DATA => Ok(Frame::Data(bytes.slice(1..))),
             KIND_PING => decode_heartbeat(&bytes).map(Frame::Ping),
             KIND_PONG => decode_heartbeat(&bytes).map(Frame::Pong),
+            KIND_FRAGMENT => decode_fragment(bytes).map(Frame::Fragment),
             other => Err(FrameError::UnknownKind(other)),
         }
     }
@@ -92,6 +123,30 @@ pub fn encode_data(payload: &[u8]) -> Bytes {
     buf.put_u8(KIND_DATA);
     buf.put_slice(payload);
     buf.freeze()
+}
+
+/// A fragment frame around `part` (one copy, shared by every destination).
+pub fn encode_fragment(packet: u32, index: u16, count: u16, part: &[u8]) -> Bytes {
+    let mut buf = BytesMut::with_capacity(FRAGMENT_HEADER + part.len());
+    buf.put_u8(KIND_FRAGMENT);
+    buf.put_u32(packet);
+    buf.put_u16(index);
+    buf.put_u16(count);
+    buf.put_slice(part);
+    buf.freeze()
+}
+
+fn decode_fragment(bytes: Bytes) -> Result<Fragment, FrameError> {
+    if bytes.len() <= FRAGMENT_HEADER {
+        return Err(FrameError::BadFragment);
+    }
+    let packet = u32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]);
+    let index = u16::from_be_bytes([bytes[5], bytes[6]]);
+    let count = u16::from_be_bytes([bytes[7], bytes[8]]);
+    if count < 2 || index >= count {
+        return Err(FrameError::BadFragment);
+    }
+    Ok(Fragment { packet, index, count, part: bytes.slice(FRAGMENT_HEADER..) })
 }
 
 fn encode_heartbeat(kind: u8, hb: &Heartbeat) -> Bytes {

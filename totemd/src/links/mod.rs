@@ -38,7 +38,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use totem::{Destination, Instant, NodeId};
 
-pub use frame::{Frame, FrameError, Heartbeat, HEARTBEAT_LEN};
+pub use frame::{Fragment, Frame, FrameError, Heartbeat, FRAGMENT_HEADER, HEARTBEAT_LEN};
 
 /// A link number, corosync's `linknumber` (0 ..= 7, the `N` of `ringN_addr`).
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -74,11 +74,20 @@ pub struct LinkConfig {
     /// Bound of the queue drained by [`Links::poll_event`]; events beyond it are dropped and
     /// counted in [`LinkStats::events_dropped`].
     pub event_queue_max: usize,
+    /// Largest datagram sent, in bytes (the link MTU less IP and UDP headers): a Totem packet
+    /// whose frame is longer is cut into fragments of at most this size.
+    pub datagram_max: usize,
 }
 
 impl LinkConfig {
     /// corosync's `KNET_PONG_COUNT` (`exec/totemconfig.c`).
     pub const PONG_COUNT_DEFAULT: u32 = 2;
+
+    /// The largest datagram on a link of `netmtu` bytes: less the IPv6 and UDP headers (the
+    /// larger of the two IP versions).
+    pub fn datagram_max_for(netmtu: usize) -> usize {
+        netmtu.saturating_sub(48).max(FRAGMENT_HEADER + 1)
+    }
 
     /// corosync's defaults for a (effective) `token` timeout, `exec/totemconfig.c`
     /// `calc_knet_ping_timers`: `ping_timeout = token / pong_count` and
@@ -92,6 +101,7 @@ impl LinkConfig {
             // 8 links to each of corosync's 384 nodes (PROCESSOR_COUNT_MAX), with room for pongs.
             transmit_queue_max: 8 * 384 * 2,
             event_queue_max: 1024,
+            datagram_max: Self::datagram_max_for(1500),
         }
     }
 }
@@ -211,6 +221,13 @@ pub struct LinkStats {
     pub transmit_dropped: u64,
     /// Events dropped because the event queue was full.
     pub events_dropped: u64,
+    /// Packets sent cut into fragments.
+    pub packets_cut: u64,
+    /// Packets joined from the fragments received.
+    pub packets_joined: u64,
+    /// Packets some of whose fragments arrived but never all (a fragment was lost, or came
+    /// with a different count): dropped, Totem asks for the packet again.
+    pub packets_incomplete: u64,
 }
 
 /// The state of one link to one peer.
@@ -263,6 +280,26 @@ pub struct Links {
     transmits: VecDeque<LinkTransmit>,
     events: VecDeque<LinkEvent>,
     stats: LinkStats,
+    /// Number of the next packet cut into fragments.
+    next_packet: u32,
+    /// Packets being joined, per sender, oldest first.
+    joining: BTreeMap<NodeId, VecDeque<Joining>>,
+}
+
+/// Packets joined at once from one sender; an older one still incomplete is dropped.
+const JOINING_MAX: usize = 4;
+
+/// Largest packet joined from fragments: a Totem packet is at most
+/// [`totem::config::PACKET_MAX_LIMIT`] plus framing and crypto.
+const JOINED_MAX: usize = totem::config::PACKET_MAX_LIMIT + 4096;
+
+/// A packet whose fragments are arriving.
+#[derive(Debug)]
+struct Joining {
+    packet: u32,
+    parts: Vec<Option<Bytes>>,
+    have: usize,
+    bytes: usize,
 }
 
 impl Links {
@@ -308,6 +345,8 @@ impl Links {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: LinkStats::default(),
+            next_packet: 0,
+            joining: BTreeMap::new(),
         })
     }
 
@@ -316,34 +355,105 @@ impl Links {
         self.local
     }
 
-    /// Frames an engine packet and appends one datagram per destination node to `out`, on the
-    /// lowest-numbered link that is up, or the lowest configured link when none is up (so a
-    /// cluster can form before any heartbeat completes). Unknown destinations are counted in
-    /// [`LinkStats::no_route`].
+    /// Frames an engine packet and appends its datagrams for each destination node to `out`,
+    /// on the lowest-numbered link that is up, or the lowest configured link when none is up
+    /// (so a cluster can form before any heartbeat completes). A packet longer than
+    /// `datagram_max` goes as fragments, each destination's in a row. Unknown destinations
+    /// are counted in [`LinkStats::no_route`].
     pub fn send(&mut self, dest: Destination, payload: Bytes, out: &mut Vec<LinkTransmit>) {
-        let framed = frame::encode_data(&payload);
+        let datagrams = self.frames(&payload);
         match dest {
             Destination::All => {
                 for links in self.peers.values_mut() {
-                    out.push(route(links, &framed));
+                    route(links, &datagrams, out);
                 }
             }
             Destination::Node(node) => match self.peers.get_mut(&node) {
-                Some(links) => out.push(route(links, &framed)),
+                Some(links) => route(links, &datagrams, out),
                 None => self.stats.no_route += 1,
             },
         }
     }
 
-    /// Frames an engine packet for every peer at once as one datagram to `group` on link 0
-    /// (`transport: udp`, which has link 0 only): the same data frame [`Links::send`] makes, so
-    /// receivers open it the same way. It is sent from link 0's socket, so it arrives from this
-    /// node's link 0 address, which every peer knows. Counted as sent on each peer's link 0.
-    pub fn send_multicast(&mut self, group: SocketAddr, payload: Bytes) -> LinkTransmit {
+    /// Frames an engine packet for every peer at once as datagrams to `group` on link 0
+    /// (`transport: udp`, which has link 0 only): the same frames [`Links::send`] makes, so
+    /// receivers open them the same way. They are sent from link 0's socket, so they arrive
+    /// from this node's link 0 address, which every peer knows. Counted as sent on each peer's
+    /// link 0.
+    pub fn send_multicast(&mut self, group: SocketAddr, payload: Bytes, out: &mut Vec<LinkTransmit>) {
         for peer in self.peers.values_mut().filter_map(|links| links.get_mut(&LinkId(0))) {
             peer.data_sent += 1;
         }
-        (LinkId(0), group, frame::encode_data(&payload))
+        out.extend(self.frames(&payload).into_iter().map(|d| (LinkId(0), group, d)));
+    }
+
+    /// The datagrams carrying `payload`: one data frame (kind byte and payload), or fragments
+    /// when that is longer than `datagram_max`.
+    fn frames(&mut self, payload: &[u8]) -> Vec<Bytes> {
+        if payload.len() < self.config.datagram_max {
+            return vec![frame::encode_data(payload)];
+        }
+        let part_max = self.config.datagram_max - FRAGMENT_HEADER;
+        let count = payload.len().div_ceil(part_max);
+        let Ok(count16) = u16::try_from(count) else {
+            // Not from the engine (its packets are far shorter): sent whole, the kernel cuts it.
+            return vec![frame::encode_data(payload)];
+        };
+        let packet = self.next_packet;
+        self.next_packet = self.next_packet.wrapping_add(1);
+        self.stats.packets_cut += 1;
+        payload
+            .chunks(part_max)
+            .enumerate()
+            .map(|(i, part)| frame::encode_fragment(packet, i as u16, count16, part))
+            .collect()
+    }
+
+    /// Files a fragment from `node`; the joined payload once its last one arrived.
+    fn join(&mut self, node: NodeId, f: Fragment) -> Option<Bytes> {
+        let joining = self.joining.entry(node).or_default();
+        let at = match joining.iter().position(|j| j.packet == f.packet) {
+            Some(at) if joining[at].parts.len() == usize::from(f.count) => at,
+            Some(at) => {
+                // The same number with another count: a restarted sender. Start over.
+                joining.remove(at);
+                self.stats.packets_incomplete += 1;
+                return self.join(node, f);
+            }
+            None => {
+                if joining.len() >= JOINING_MAX {
+                    joining.pop_front();
+                    self.stats.packets_incomplete += 1;
+                }
+                let parts = vec![None; usize::from(f.count)];
+                joining.push_back(Joining { packet: f.packet, parts, have: 0, bytes: 0 });
+                joining.len() - 1
+            }
+        };
+        let j = &mut joining[at];
+        let slot = &mut j.parts[usize::from(f.index)];
+        if slot.is_some() {
+            return None; // A duplicate.
+        }
+        j.bytes += f.part.len();
+        if j.bytes > JOINED_MAX {
+            joining.remove(at);
+            self.stats.packets_incomplete += 1;
+            self.stats.malformed += 1;
+            return None;
+        }
+        *slot = Some(f.part);
+        j.have += 1;
+        if j.have < j.parts.len() {
+            return None;
+        }
+        let j = joining.remove(at).expect("found above");
+        let mut payload = bytes::BytesMut::with_capacity(j.bytes);
+        for part in j.parts.into_iter().flatten() {
+            payload.extend_from_slice(&part);
+        }
+        self.stats.packets_joined += 1;
+        Some(payload.freeze())
     }
 
     /// One datagram that arrived on `link` from `from`. Returns the Totem packet inside a data
@@ -374,6 +484,12 @@ impl Links {
                 let peer = self.peer_link_mut(node, link);
                 peer.data_received += 1;
                 peer.last_heard = Some(now);
+                Some(payload)
+            }
+            Frame::Fragment(fragment) => {
+                self.peer_link_mut(node, link).last_heard = Some(now);
+                let payload = self.join(node, fragment)?;
+                self.peer_link_mut(node, link).data_received += 1;
                 Some(payload)
             }
             Frame::Ping(hb) => {
@@ -549,11 +665,12 @@ impl Links {
     }
 }
 
-/// The datagram carrying `framed` to one peer: its lowest up link, else its lowest link.
-fn route(links: &mut BTreeMap<LinkId, PeerLink>, framed: &Bytes) -> LinkTransmit {
+/// Appends the datagrams carrying one packet to one peer: on its lowest up link, else on its
+/// lowest link.
+fn route(links: &mut BTreeMap<LinkId, PeerLink>, datagrams: &[Bytes], out: &mut Vec<LinkTransmit>) {
     let chosen = links.iter().find(|(_, l)| l.up).or_else(|| links.iter().next()).map(|(&id, _)| id);
     let link = chosen.expect("every peer has at least one link (checked in Links::new)");
     let peer = links.get_mut(&link).expect("chosen from this map");
     peer.data_sent += 1;
-    (link, peer.addr, framed.clone())
+    out.extend(datagrams.iter().map(|d| (link, peer.addr, d.clone())));
 }

@@ -379,7 +379,9 @@ proptest! {
 fn a_multicast_is_one_data_frame_to_the_group_opened_like_a_unicast() {
     let mut me = links(&[B, C]);
     let group = SocketAddr::from(([239, 192, 1, 2], 5405));
-    let (link, to, bytes) = me.send_multicast(group, Bytes::from_static(b"packet"));
+    let mut out = Vec::new();
+    me.send_multicast(group, Bytes::from_static(b"packet"), &mut out);
+    let [(link, to, bytes)]: [LinkTransmit; 1] = out.try_into().unwrap();
     assert_eq!((link, to, bytes.clone()), (L0, group, data(b"packet")));
     let sent: Vec<(NodeId, LinkId, u64)> =
         me.status().iter().map(|s| (s.node, s.link, s.data_sent)).collect();
@@ -389,4 +391,106 @@ fn a_multicast_is_one_data_frame_to_the_group_opened_like_a_unicast() {
     let mut b = Links::new(B, LinkConfig::default(), table).unwrap();
     let got = b.handle_datagram(ms(1), L0, addr(ME, L0), bytes);
     assert_eq!(got, Some(Bytes::from_static(b"packet")));
+}
+
+/// Node `node`'s links to node 1 (and C), to receive what node 1 sends.
+fn peer_of_me(node: NodeId) -> Links {
+    let others = [ME, B, C].into_iter().filter(|&n| n != node);
+    let table = others.map(|n| (n, vec![(L0, addr(n, L0)), (L1, addr(n, L1))])).collect();
+    Links::new(node, LinkConfig::default(), table).unwrap()
+}
+
+fn long_packet(len: usize) -> Bytes {
+    Bytes::from((0..len).map(|i| (i % 251) as u8).collect::<Vec<u8>>())
+}
+
+/// knet's fragmentation: a packet longer than a datagram goes as fragments of
+/// `datagram_max`, all of one length but the last, each peer's in a row (one train each);
+/// the peer joins them, in any order, into the packet, once.
+#[test]
+fn a_long_packet_goes_as_fragments_each_peer_in_a_row_and_is_joined_once() {
+    let mut me = links(&[B, C]);
+    let packet = long_packet(10_000);
+    let mut out = Vec::new();
+    me.send(Destination::All, packet.clone(), &mut out);
+    let max = LinkConfig::default().datagram_max;
+    let per_peer = 10_000usize.div_ceil(max - FRAGMENT_HEADER);
+    assert_eq!(out.len(), 2 * per_peer);
+    let to: Vec<SocketAddr> = out.iter().map(|t| t.1).collect();
+    assert!(
+        to[..per_peer].iter().all(|&a| a == addr(B, L0)) && to[per_peer..].iter().all(|&a| a == addr(C, L0))
+    );
+    assert!(out[..per_peer - 1].iter().all(|t| t.2.len() == max) && out[per_peer - 1].2.len() < max);
+    assert_eq!(me.stats().packets_cut, 1);
+    let sent: Vec<u64> = me.status().iter().map(|s| s.data_sent).collect();
+    assert_eq!(sent, vec![1, 0, 1, 0], "a packet counts once, however many fragments");
+
+    let mut b = peer_of_me(B);
+    let mut mine: Vec<Bytes> = out[..per_peer].iter().map(|t| t.2.clone()).collect();
+    mine.reverse();
+    let last = mine.pop().unwrap();
+    for f in &mine {
+        assert_eq!(b.handle_datagram(ms(1), L0, addr(ME, L0), f.clone()), None);
+    }
+    // A duplicate changes nothing; the last missing one completes the packet.
+    assert_eq!(b.handle_datagram(ms(1), L0, addr(ME, L0), mine[0].clone()), None);
+    assert_eq!(b.handle_datagram(ms(2), L0, addr(ME, L0), last.clone()), Some(packet));
+    assert_eq!(b.handle_datagram(ms(3), L0, addr(ME, L0), last), None, "joined once");
+    assert_eq!((b.stats().packets_joined, b.stats().packets_incomplete), (1, 0));
+}
+
+/// Packets missing a fragment wait, at most `JOINING_MAX` of them: the oldest is dropped
+/// when another starts. The packets after them are joined. Totem asks for lost ones again.
+#[test]
+fn packets_that_lost_a_fragment_are_dropped_and_the_next_ones_get_through() {
+    let mut me = links(&[B]);
+    let mut b = peer_of_me(B);
+    let mut joined = Vec::new();
+    let lossy = JOINING_MAX + 1;
+    for n in 0..(lossy + 2) {
+        let packet = long_packet(3000 + n);
+        let mut out = Vec::new();
+        me.send(Destination::Node(B), packet.clone(), &mut out);
+        let skip = if n < lossy { 1 } else { usize::MAX };
+        for (i, (_, _, bytes)) in out.into_iter().enumerate() {
+            if i != skip {
+                if let Some(p) = b.handle_datagram(ms(1), L0, addr(ME, L0), bytes) {
+                    assert_eq!(p, packet);
+                    joined.push(n);
+                }
+            }
+        }
+    }
+    assert_eq!(joined, vec![lossy, lossy + 1]);
+    // Packets 0 and 1: dropped when the fifth lossy packet and the first whole one started.
+    assert_eq!(b.stats().packets_incomplete, 2);
+}
+
+/// Fragments are peer input: a bad header is malformed, fragments with a count that changes
+/// start the packet over, and more bytes than any packet has drop it. Nothing panics.
+#[test]
+fn malformed_fragments_are_refused() {
+    let mut b = peer_of_me(B);
+    let from = addr(ME, L0);
+    for bad in [
+        frame::encode_fragment(1, 0, 1, b"x"), // count below 2
+        frame::encode_fragment(1, 2, 2, b"x"), // index past count
+        frame::encode_fragment(1, 0, 2, b""),  // no bytes
+    ] {
+        assert_eq!(b.handle_datagram(ms(1), L0, from, bad), None);
+    }
+    assert_eq!(b.stats().malformed, 3);
+    assert_eq!(b.handle_datagram(ms(1), L0, from, frame::encode_fragment(7, 0, 3, b"a")), None);
+    assert_eq!(b.handle_datagram(ms(1), L0, from, frame::encode_fragment(7, 1, 2, b"b")), None);
+    assert_eq!(b.stats().packets_incomplete, 1);
+    assert_eq!(
+        b.handle_datagram(ms(1), L0, from, frame::encode_fragment(7, 0, 2, b"a")),
+        Some(Bytes::from_static(b"ab")),
+        "started over with the new count"
+    );
+    let huge = vec![0u8; 60_000];
+    for i in 0..3 {
+        assert_eq!(b.handle_datagram(ms(1), L0, from, frame::encode_fragment(9, i, 4, &huge)), None);
+    }
+    assert_eq!(b.stats().packets_incomplete, 2, "over JOINED_MAX");
 }

@@ -282,6 +282,11 @@ pub async fn drive(
     let mut totem = config.totem.clone();
     // The link layer's data frame header.
     totem.netmtu = totem.netmtu.saturating_sub(LINK_FRAME_OVERHEAD);
+    let framed_max = PACKET_MAX.saturating_sub(LINK_FRAME_OVERHEAD + crypto.overhead());
+    if totem.packet_max == 0 && totem.netmtu < framed_max {
+        // The link layer cuts longer packets into datagrams of `netmtu` and joins them.
+        totem.packet_max = framed_max;
+    }
     if crypto.overhead() > 0 {
         // A sealed packet must fit where a plaintext one of `netmtu` would.
         totem.netmtu = totem.netmtu.saturating_sub(crypto.overhead());
@@ -479,6 +484,12 @@ const HELD_RETRY: Duration = Duration::from_millis(1);
 
 /// Bytes the link layer puts in front of every Totem packet (its data frame kind byte).
 const LINK_FRAME_OVERHEAD: usize = 1;
+
+/// Largest Totem packet on a ring without loss (the engine's `packet_max`), sealed and framed:
+/// the link layer sends it as fragments of `netmtu`. Per byte, fewer and larger packets cost
+/// the engine less (corosync hands knet packets of up to 64 KiB); a packet is lost with any
+/// one of its fragments, so the engine goes back to `netmtu` packets when it sees loss.
+const PACKET_MAX: usize = 32 * 1024;
 
 /// Receives one datagram (or train of them, [`segments`]) from whichever link's socket has
 /// one first.
@@ -786,8 +797,7 @@ impl Driver<'_> {
         }
         let Some(sealed) = self.seal(transmit.payload)? else { return Ok(()) };
         if let (Destination::All, Some(m)) = (&transmit.dest, self.multicast) {
-            let datagram = self.links.send_multicast(m.group(), sealed);
-            self.outbox.push(datagram);
+            self.links.send_multicast(m.group(), sealed, &mut self.outbox);
             return Ok(());
         }
         self.links.send(transmit.dest, sealed, &mut self.outbox);

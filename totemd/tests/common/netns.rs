@@ -78,6 +78,11 @@ pub struct Topology {
 }
 
 impl Topology {
+    /// Node `node`'s veth on link `link` (in its namespace).
+    pub fn node_link(&self, node: usize, link: usize) -> &str {
+        &self.node_links[node - 1][link]
+    }
+
     /// Names unique to this process and call: namespaces start with `ns`, veths with `veth`
     /// (`{veth}{run}n{node}` and `{veth}{run}b{node}`, followed by the link number when there
     /// are several links).

@@ -298,3 +298,46 @@ fn lone_node_delivers_a_safe_message_without_further_input() {
     assert_eq!(sent(&mut srp), vec![to_all(Packet::Mcast(safe_mcast(lone, 1, 1, "s")))]);
     assert_eq!(events(&mut srp), vec![delivery(lone, 1, 1, Guarantee::Safe, "s")]);
 }
+
+/// The packet sizes of the mcasts a token visit sent.
+fn mcast_sizes(srp: &mut Srp) -> Vec<usize> {
+    raw_transmits(srp)
+        .into_iter()
+        .filter(|t| matches!(Packet::decode(t.payload.clone()), Ok(Packet::Mcast(_))))
+        .map(|t| t.payload.len())
+        .collect()
+}
+
+/// `packet_max` (knet's large packets): on a ring without loss a message is cut into packets
+/// of up to `packet_max`; once a token asks for a retransmission, packets are kept to
+/// `netmtu` until `LOSS_QUIET` passes without another request.
+#[test]
+fn packets_grow_to_packet_max_without_loss_and_shrink_to_netmtu_after_a_request() {
+    let mut cfg = config();
+    cfg.packet_max = 16 * 1024;
+    let mut srp = operational(2, &[1, 2, 3], 8, cfg);
+    let message = Bytes::from(vec![7; 40 * 1024]);
+    srp.submit(at(1), message.clone(), Guarantee::Agreed).unwrap();
+    drain(&mut srp);
+
+    recv(&mut srp, at(10), &Packet::Token(token(R8, 5, 0, 0, 0)));
+    let sizes = mcast_sizes(&mut srp);
+    assert_eq!(sizes.len(), 3, "40 KiB in packets of up to 16 KiB: {sizes:?}");
+    assert!(sizes.iter().all(|&s| s <= 16 * 1024) && sizes[0] > 15 * 1024, "{sizes:?}");
+
+    // A token asking for a seq this node does not hold: loss somewhere on the ring.
+    srp.submit(at(11), message.clone(), Guarantee::Agreed).unwrap();
+    drain(&mut srp);
+    recv(&mut srp, at(20), &Packet::Token(Token { rtr: vec![99], ..token(R8, 8, 3, 3, 0) }));
+    let sizes = mcast_sizes(&mut srp);
+    assert!(sizes.len() >= 30 && sizes.iter().all(|&s| s <= 1500), "{sizes:?}");
+
+    // LOSS_QUIET after the last request, packets are large again.
+    srp.submit(at(21), message, Guarantee::Agreed).unwrap();
+    drain(&mut srp);
+    let quiet = at(20) + crate::config::LOSS_QUIET;
+    let seq = 3 + 31;
+    recv(&mut srp, quiet, &Packet::Token(token(R8, 11, seq, seq, 0)));
+    let sizes = mcast_sizes(&mut srp);
+    assert_eq!(sizes.len(), 3, "{sizes:?}");
+}
