@@ -248,8 +248,13 @@ impl Scenario {
             writeln!(s, "seed {} ({} nodes, safety phase {:?})", self.seed, self.nodes, self.options.safety);
         let _ = writeln!(
             s,
-            "totem: token {:?}, consensus {:?}, netmtu {}, window {}, max_messages {}",
-            c.totem.token, c.totem.consensus, c.totem.netmtu, c.totem.window_size, c.totem.max_messages
+            "totem: token {:?}, consensus {:?}, netmtu {}, packet_max {}, window {}, max_messages {}",
+            c.totem.token,
+            c.totem.consensus,
+            c.totem.netmtu,
+            c.totem.packet_max,
+            c.totem.window_size,
+            c.totem.max_messages
         );
         let _ = writeln!(s, "links: {:?}", c.link);
         let _ = writeln!(
@@ -422,6 +427,8 @@ fn random_config(rng: &mut SimRng) -> SimConfig {
     totem.netmtu = *rng.pick(&[1500, 1500, 600]).unwrap_or(&1500);
     totem.window_size = *rng.pick(&[50, 50, 10]).unwrap_or(&50);
     totem.max_messages = totem.max_messages.min(totem.window_size);
+    // totemd's large packets (its link layer cuts them into datagrams), or netmtu ones.
+    totem.packet_max = *rng.pick(&[0, 32 * 1024]).unwrap_or(&0);
     let jitter = match rng.below(3) {
         0 => Jitter::None,
         1 => Jitter::Uniform(Duration::from_micros(rng.range_inclusive(0, 2000))),
