@@ -11,6 +11,7 @@
 mod common;
 
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::Duration;
 
@@ -18,10 +19,15 @@ use common::netns::{common_full_ring, rings_of, wait_for, Topology};
 use common::{peer_args, stop_all, Daemon, TempDir};
 use cpg::{CpgEvent, GroupName, Guarantee};
 
-/// Messages each of the three members sends.
+/// Messages each of the three members sends, and their size: a few per datagram, so that
+/// the loss hits data as well as tokens.
 const PER_SENDER: usize = 1000;
-/// Bytes per message: a few per datagram, so that the loss hits data as well as tokens.
 const SIZE: usize = 512;
+/// Long messages (32 KiB packets, each cut into 23 datagrams) and how many are delivered
+/// before the loss starts.
+const LONG_PER_SENDER: usize = 40;
+const LONG_SIZE: usize = 100 * 1024;
+const LONG_BEFORE_LOSS: usize = 20;
 const FORM_TIMEOUT: Duration = Duration::from_secs(20);
 /// Generous: every message must get through, retransmitted, on a loaded 2-core machine.
 const EVENT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -77,16 +83,31 @@ fn arrived_and_dropped(ns: &str) -> (u64, u64) {
     (counts.first().copied().unwrap_or(0), counts.get(1).copied().unwrap_or(0))
 }
 
-/// Message `k` of node `node`: `"{node}:{k}"` padded to [`SIZE`] bytes.
-fn payload(node: u32, k: usize) -> Vec<u8> {
+/// Message `k` of node `node`: `"{node}:{k}"` padded to `size` bytes.
+fn payload(node: u32, k: usize, size: usize) -> Vec<u8> {
     let mut bytes = format!("{node}:{k}:").into_bytes();
-    bytes.resize(SIZE, b'.');
+    bytes.resize(size, b'.');
     bytes
 }
 
 #[test]
 fn ten_percent_loss_keeps_one_ring_and_every_member_gets_every_message_in_one_order() {
-    let mut topology = Topology::new("l", "lv", 1);
+    under_loss("l", PER_SENDER, SIZE, 0);
+}
+
+/// The loss starts while long messages flow in large packets (each lost with any of its
+/// datagrams): those in flight are retransmitted whole until they get through, later ones
+/// go in `netmtu` packets, and still nothing is lost and the ring holds.
+#[test]
+fn loss_that_starts_under_large_packets_loses_nothing_and_keeps_the_ring() {
+    under_loss("m", LONG_PER_SENDER, LONG_SIZE, LONG_BEFORE_LOSS);
+}
+
+/// Three members each send `per_sender` messages of `size` bytes to one group; every
+/// namespace drops 10 % of its UDP datagrams from the start, or once member 1 got
+/// `before_loss` messages. Every member must get all of them in one order, in one ring.
+fn under_loss(name: &str, per_sender: usize, size: usize, before_loss: usize) {
+    let mut topology = Topology::new(name, &format!("{name}v"), 1);
     if !topology.add_namespaces() {
         return;
     }
@@ -98,7 +119,7 @@ fn ten_percent_loss_keeps_one_ring_and_every_member_gets_every_message_in_one_or
     for (i, ns) in topology.nodes.iter().enumerate() {
         segment_each_datagram(ns, topology.node_link(i + 1, 0)).unwrap_or_else(|e| panic!("{ns}: {e}"));
     }
-    let dirs = [1, 2, 3].map(|n| TempDir::new(&format!("loss-{n}")));
+    let dirs = [1, 2, 3].map(|n| TempDir::new(&format!("loss-{name}{n}")));
     let mut daemons: Vec<Daemon> =
         (1..=3).map(|n| Daemon::spawn_in_netns(&topology.nodes[n - 1], &args(&dirs[n - 1], n))).collect();
     let formed = wait_for(&mut daemons, "form one ring of [1, 2, 3]", FORM_TIMEOUT, |r| {
@@ -124,26 +145,37 @@ fn ten_percent_loss_keeps_one_ring_and_every_member_gets_every_message_in_one_or
             }
         }
     }
-    for ns in &topology.nodes {
-        lose_ten_percent(ns).unwrap_or_else(|e| panic!("nft in {ns}: {e}"));
+    let lose = || {
+        for ns in &topology.nodes {
+            lose_ten_percent(ns).unwrap_or_else(|e| panic!("nft in {ns}: {e}"));
+        }
+    };
+    if before_loss == 0 {
+        lose();
     }
 
+    let first_member_got = AtomicUsize::new(0);
     let received: Vec<Vec<(u32, Vec<u8>)>> = thread::scope(|s| {
         let handles: Vec<_> = clients
             .iter()
             .enumerate()
             .map(|(i, cpg)| {
-                let group = &group;
+                let (group, first_member_got) = (&group, &first_member_got);
                 s.spawn(move || {
-                    for k in 0..PER_SENDER {
-                        cpg.mcast(group, Guarantee::Agreed, payload(i as u32 + 1, k)).expect("mcast");
+                    for k in 0..per_sender {
+                        cpg.mcast(group, Guarantee::Agreed, payload(i as u32 + 1, k, size)).expect("mcast");
                     }
                 });
                 s.spawn(move || {
                     let mut got = Vec::new();
-                    while got.len() < 3 * PER_SENDER {
+                    while got.len() < 3 * per_sender {
                         match cpg.next_event_timeout(EVENT_TIMEOUT) {
-                            Ok(CpgEvent::Deliver(m)) => got.push((m.sender.node_id, m.data.to_vec())),
+                            Ok(CpgEvent::Deliver(m)) => {
+                                got.push((m.sender.node_id, m.data.to_vec()));
+                                if i == 0 {
+                                    first_member_got.store(got.len(), Ordering::Relaxed);
+                                }
+                            }
                             Ok(CpgEvent::Confchg(c)) => {
                                 panic!("member {} saw a membership change: {c:?}", i + 1)
                             }
@@ -155,6 +187,12 @@ fn ten_percent_loss_keeps_one_ring_and_every_member_gets_every_message_in_one_or
                 })
             })
             .collect();
+        if before_loss > 0 {
+            while first_member_got.load(Ordering::Relaxed) < before_loss {
+                thread::sleep(Duration::from_millis(1));
+            }
+            lose();
+        }
         handles.into_iter().map(|h| h.join().expect("member thread")).collect()
     });
 
@@ -168,20 +206,37 @@ fn ten_percent_loss_keeps_one_ring_and_every_member_gets_every_message_in_one_or
     }
     for sender in 1..=3u32 {
         let own: Vec<&Vec<u8>> = received[0].iter().filter(|(n, _)| *n == sender).map(|(_, d)| d).collect();
-        let want: Vec<Vec<u8>> = (0..PER_SENDER).map(|k| payload(sender, k)).collect();
+        let want: Vec<Vec<u8>> = (0..per_sender).map(|k| payload(sender, k, size)).collect();
         assert!(own.iter().copied().eq(want.iter()), "node {sender}'s messages lost, doubled or reordered");
     }
     let after = rings_of(&daemons);
     for (i, rings) in after.iter().enumerate() {
-        assert_eq!(
-            rings.len(),
-            rings_before[i],
-            "node {} changed rings under loss: {:?}",
-            i + 1,
-            &rings[rings_before[i]..]
-        );
+        if rings.len() != rings_before[i] {
+            let warnings: Vec<String> = daemons
+                .iter()
+                .enumerate()
+                .flat_map(|(n, d)| {
+                    let log = d.log();
+                    let lines: Vec<String> = log
+                        .lines()
+                        .filter(|l| ["WARN", "ERROR", "token lost", "gather"].iter().any(|w| l.contains(w)))
+                        .map(|l| format!("node {}: {l}", n + 1))
+                        .collect();
+                    lines
+                })
+                .collect();
+            panic!(
+                "node {} changed rings under loss: {:?}\n{}",
+                i + 1,
+                &rings[rings_before[i]..],
+                warnings.join("\n")
+            );
+        }
     }
-    eprintln!("netns loss: 3 x {PER_SENDER} messages, one ring; UDP datagrams (arrived, dropped) per node {counts:?}");
+    eprintln!(
+        "netns loss: 3 x {per_sender} messages of {size} B, one ring; UDP datagrams (arrived, dropped) \
+         per node {counts:?}"
+    );
     drop(clients);
     stop_all(EXIT_TIMEOUT, daemons);
 }

@@ -139,14 +139,18 @@ impl Srp {
         }
     }
 
+    /// Whether the ring showed loss less than [`LOSS_QUIET`] ago.
+    fn loss_recent(&self, now: Instant) -> bool {
+        self.loss_seen.is_some_and(|seen| now.saturating_duration_since(seen) < LOSS_QUIET)
+    }
+
     /// Payload bytes of the next packet: up to `packet_max` on a ring without loss, up to
-    /// `netmtu` for [`LOSS_QUIET`] after a retransmission request.
+    /// `netmtu` for [`LOSS_QUIET`] after a sign of loss.
     fn payload_max(&self, now: Instant) -> usize {
-        match self.loss_seen {
-            Some(seen) if now.saturating_duration_since(seen) < LOSS_QUIET => {
-                self.config.packet_payload_max()
-            }
-            _ => self.config.large_packet_payload_max(),
+        if self.loss_recent(now) {
+            self.config.packet_payload_max()
+        } else {
+            self.config.large_packet_payload_max()
         }
     }
 
@@ -223,6 +227,14 @@ impl Srp {
         self.tok.forwarded_seq = token.seq;
         self.hold_cancel_sent = false;
         self.send_token_packet(now, next, &Packet::Token(token));
+        if self.loss_recent(now) {
+            // On a lossy ring the token goes twice (the copy is a duplicate to the next node):
+            // a lost token stalls the ring for a token_retransmit interval, and losing it again
+            // on every retransmission costs a membership change.
+            if let Some((next, payload)) = self.retransmit.clone() {
+                self.send_raw(Destination::Node(next), payload);
+            }
+        }
     }
 
     /// The hold expired: pass the idle token on (or, alone, process it again).
@@ -347,7 +359,8 @@ impl Srp {
 
     pub(super) fn on_token_loss(&mut self, now: Instant) {
         if self.state != SrpState::Gather {
-            tracing::debug!(node = %self.node_id, state = ?self.state, "token lost: gather");
+            // corosync logs it as a notice: "A processor failed, forming new configuration".
+            tracing::info!(node = %self.node_id, state = ?self.state, "token lost: gather");
             self.enter_gather(now, &[], &[]);
         }
     }

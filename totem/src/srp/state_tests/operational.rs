@@ -65,11 +65,15 @@ fn retransmit_request_for_a_held_seq_is_served_and_removed_from_rtr() {
     recv(&mut srp, at(10), &Packet::Token(request));
 
     let forwarded = Token { rtr: vec![4], fcc: 1, ..token(R8, 6, 5, 1, 3) };
+    let forwarded =
+        Transmit { dest: Destination::Node(NodeId(3)), payload: Packet::Token(forwarded).encode() };
     assert_eq!(
         raw_transmits(&mut srp),
         vec![
             Transmit { dest: Destination::All, payload: Packet::Mcast(mcast(R8, 2, 1, "m2")).encode() },
-            Transmit { dest: Destination::Node(NodeId(3)), payload: Packet::Token(forwarded).encode() },
+            // Twice: the ring shows loss.
+            forwarded.clone(),
+            forwarded,
         ]
     );
     assert_eq!(events(&mut srp), vec![]);
@@ -89,8 +93,10 @@ fn missing_seq_is_requested_only_after_miss_count_const_visits() {
         forwarded.push(sent(&mut srp));
     }
 
+    // Each token goes twice: the gap at seq 2 shows loss on the ring.
     let expect = |visit: u64, rtr: Vec<u64>| {
-        vec![to(3, Packet::Token(Token { rtr, ..token(R8, 6 + 3 * visit, 3, 1, 2) }))]
+        let forwarded = to(3, Packet::Token(Token { rtr, ..token(R8, 6 + 3 * visit, 3, 1, 2) }));
+        vec![forwarded.clone(), forwarded]
     };
     assert_eq!(
         forwarded,
@@ -211,7 +217,7 @@ fn retransmissions_never_take_fcc_past_window_size() {
         .into_iter()
         .filter_map(|(_, p)| if let Packet::Token(t) = p { Some(t) } else { None })
         .collect();
-    assert_eq!(tokens.len(), 1);
+    assert!(tokens.len() == 2 && tokens[0] == tokens[1], "one token, twice on a lossy ring");
     assert!(tokens[0].fcc <= 5, "fcc {} exceeds window_size 5", tokens[0].fcc);
     assert_eq!(tokens[0].rtr, vec![2, 3], "one retransmission fits the window");
 }
@@ -299,18 +305,22 @@ fn lone_node_delivers_a_safe_message_without_further_input() {
     assert_eq!(events(&mut srp), vec![delivery(lone, 1, 1, Guarantee::Safe, "s")]);
 }
 
-/// The packet sizes of the mcasts a token visit sent.
-fn mcast_sizes(srp: &mut Srp) -> Vec<usize> {
-    raw_transmits(srp)
-        .into_iter()
-        .filter(|t| matches!(Packet::decode(t.payload.clone()), Ok(Packet::Mcast(_))))
-        .map(|t| t.payload.len())
-        .collect()
+/// The packet sizes of the mcasts a token visit sent, and how many tokens it sent.
+fn mcast_sizes(srp: &mut Srp) -> (Vec<usize>, usize) {
+    let (mut sizes, mut tokens) = (Vec::new(), 0);
+    for t in raw_transmits(srp) {
+        match Packet::decode(t.payload.clone()) {
+            Ok(Packet::Mcast(_)) => sizes.push(t.payload.len()),
+            Ok(Packet::Token(_)) => tokens += 1,
+            _ => {}
+        }
+    }
+    (sizes, tokens)
 }
 
 /// `packet_max` (knet's large packets): on a ring without loss a message is cut into packets
 /// of up to `packet_max`; once a token asks for a retransmission, packets are kept to
-/// `netmtu` until `LOSS_QUIET` passes without another request.
+/// `netmtu` and the token is sent twice, until `LOSS_QUIET` passes without another request.
 #[test]
 fn packets_grow_to_packet_max_without_loss_and_shrink_to_netmtu_after_a_request() {
     let mut cfg = config();
@@ -321,16 +331,17 @@ fn packets_grow_to_packet_max_without_loss_and_shrink_to_netmtu_after_a_request(
     drain(&mut srp);
 
     recv(&mut srp, at(10), &Packet::Token(token(R8, 5, 0, 0, 0)));
-    let sizes = mcast_sizes(&mut srp);
-    assert_eq!(sizes.len(), 3, "40 KiB in packets of up to 16 KiB: {sizes:?}");
+    let (sizes, tokens) = mcast_sizes(&mut srp);
+    assert_eq!((sizes.len(), tokens), (3, 1), "40 KiB in packets of up to 16 KiB: {sizes:?}");
     assert!(sizes.iter().all(|&s| s <= 16 * 1024) && sizes[0] > 15 * 1024, "{sizes:?}");
 
     // A token asking for a seq this node does not hold: loss somewhere on the ring.
     srp.submit(at(11), message.clone(), Guarantee::Agreed).unwrap();
     drain(&mut srp);
     recv(&mut srp, at(20), &Packet::Token(Token { rtr: vec![99], ..token(R8, 8, 3, 3, 0) }));
-    let sizes = mcast_sizes(&mut srp);
+    let (sizes, tokens) = mcast_sizes(&mut srp);
     assert!(sizes.len() >= 30 && sizes.iter().all(|&s| s <= 1500), "{sizes:?}");
+    assert_eq!(tokens, 2, "the token twice on a lossy ring");
 
     // LOSS_QUIET after the last request, packets are large again.
     srp.submit(at(21), message, Guarantee::Agreed).unwrap();
@@ -338,6 +349,6 @@ fn packets_grow_to_packet_max_without_loss_and_shrink_to_netmtu_after_a_request(
     let quiet = at(20) + crate::config::LOSS_QUIET;
     let seq = 3 + 31;
     recv(&mut srp, quiet, &Packet::Token(token(R8, 11, seq, seq, 0)));
-    let sizes = mcast_sizes(&mut srp);
-    assert_eq!(sizes.len(), 3, "{sizes:?}");
+    let (sizes, tokens) = mcast_sizes(&mut srp);
+    assert_eq!((sizes.len(), tokens), (3, 1), "{sizes:?}");
 }
