@@ -72,6 +72,8 @@ impl Driver<'_> {
     /// Every counter and gauge in the Prometheus text format.
     pub(in crate::runtime) fn metrics_text(&self) -> String {
         let links = self.links.status();
-        collect::metrics(&self.node, &self.stats, &links, self.ipc.clients.len(), self.clock.elapsed())
+        let link_stats = self.links.stats();
+        let clients = self.ipc.clients.len();
+        collect::metrics(&self.node, &self.stats, &links, link_stats, clients, self.clock.elapsed())
     }
 }

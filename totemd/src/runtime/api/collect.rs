@@ -7,7 +7,7 @@ use std::time::Duration;
 use totem::SrpState;
 
 use super::metrics::Exposition;
-use crate::links::LinkStatus;
+use crate::links::{LinkStats, LinkStatus};
 use crate::node::Node;
 use crate::runtime::DriverStats;
 
@@ -19,6 +19,7 @@ pub(in crate::runtime) fn metrics(
     node: &Node,
     driver: &DriverStats,
     links: &[LinkStatus],
+    link_stats: &LinkStats,
     ipc_clients: usize,
     uptime: Duration,
 ) -> String {
@@ -26,6 +27,7 @@ pub(in crate::runtime) fn metrics(
     traffic(&mut m, node.stats(), driver);
     ring(&mut m, node);
     link_metrics(&mut m, links);
+    fragments(&mut m, link_stats);
     services(&mut m, node, ipc_clients);
     m.gauge("uptime_seconds", "Seconds since the daemon started.", [(NONE, uptime.as_secs())]);
     m.finish()
@@ -77,6 +79,22 @@ fn ring(m: &mut Exposition, node: &Node) {
     m.gauge("operational", "1 while the engine is in operational state.", [(NONE, operational)]);
     let members: Vec<(String, u64)> = node.members().iter().map(|n| (n.0.to_string(), 1)).collect();
     m.gauge_by("member", "1 for each member of the current ring.", "node", &members);
+}
+
+/// Packets longer than a datagram: cut into fragments, joined, lost with a fragment.
+fn fragments(m: &mut Exposition, s: &LinkStats) {
+    let counters = [
+        ("packets_fragmented", "Totem packets sent as fragments (longer than a datagram).", s.packets_cut),
+        ("packets_joined", "Totem packets joined from the fragments received.", s.packets_joined),
+        (
+            "packets_incomplete",
+            "Packets dropped with fragments missing (asked for again).",
+            s.packets_incomplete,
+        ),
+    ];
+    for (name, help, value) in counters {
+        m.counter(name, help, [(NONE, value)]);
+    }
 }
 
 /// Each link to each peer, labelled `node` and `link`.
@@ -144,7 +162,8 @@ mod tests {
         )
         .expect("node");
         let driver = DriverStats { bytes_sent: 10, open_auth_failed: 2, ..DriverStats::default() };
-        let text = metrics(&node, &driver, &[], 1, Duration::from_secs(5));
+        let link_stats = LinkStats { packets_cut: 4, ..LinkStats::default() };
+        let text = metrics(&node, &driver, &[], &link_stats, 1, Duration::from_secs(5));
         let samples = parse(&text).expect("valid text");
         let value = |name: &str, labels: &[(&str, &str)]| {
             samples
@@ -160,6 +179,8 @@ mod tests {
         assert_eq!(value("totem_packets_dropped_total", &[("reason", "auth")]), Some(2.0));
         assert_eq!(value("totem_packets_dropped_total", &[("reason", "checksum")]), Some(0.0));
         assert_eq!(value("totem_ipc_clients", &[]), Some(1.0));
+        assert_eq!(value("totem_packets_fragmented_total", &[]), Some(4.0));
+        assert_eq!(value("totem_packets_incomplete_total", &[]), Some(0.0));
         assert_eq!(value("totem_uptime_seconds", &[]), Some(5.0));
         assert!(text.contains("# TYPE totem_link_up gauge\n"), "{text}");
         assert!(!text.contains("totem_quorate"), "no quorum provider, no quorum metrics");
