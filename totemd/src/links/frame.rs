@@ -35,6 +35,43 @@ pub const FRAGMENT_HEADER: usize = 1 + 4 + 2 + 2;
 /// Length of a ping or pong frame: kind, link id, node id, timestamp.
 pub const HEARTBEAT_LEN: usize = 1 + 1 + 4 + 8;
 
+/// A datagram as sent: a short head (a frame's header, or a whole heartbeat) followed by a
+/// body (a Totem packet or a part of one, shared with the packet, not copied). The two go out
+/// in one vectored send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Datagram {
+    /// The frame's first bytes.
+    pub head: Bytes,
+    /// The rest.
+    pub body: Bytes,
+}
+
+impl Datagram {
+    /// Bytes on the wire.
+    pub fn len(&self) -> usize {
+        self.head.len() + self.body.len()
+    }
+
+    /// Whether it has no bytes at all.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The datagram's bytes in one buffer (a copy).
+    pub fn to_bytes(&self) -> Bytes {
+        let mut buf = BytesMut::with_capacity(self.len());
+        buf.put_slice(&self.head);
+        buf.put_slice(&self.body);
+        buf.freeze()
+    }
+}
+
+impl From<Bytes> for Datagram {
+    fn from(head: Bytes) -> Datagram {
+        Datagram { head, body: Bytes::new() }
+    }
+}
+
 /// A link-layer frame, decoded.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Frame {
@@ -97,10 +134,10 @@ impl Frame {
     /// The frame as bytes on the wire.
     pub fn encode(&self) -> Bytes {
         match self {
-            Frame::Data(payload) => encode_data(payload),
+            Frame::Data(payload) => encode_data(payload.clone()).to_bytes(),
             Frame::Ping(hb) => encode_heartbeat(KIND_PING, hb),
             Frame::Pong(hb) => encode_heartbeat(KIND_PONG, hb),
-            Frame::Fragment(f) => encode_fragment(f.packet, f.index, f.count, &f.part),
+            Frame::Fragment(f) => encode_fragment(f.packet, f.index, f.count, f.part.clone()).to_bytes(),
         }
     }
 
@@ -117,23 +154,19 @@ impl Frame {
     }
 }
 
-/// A data frame around `payload` (one copy, shared by every destination of a multicast).
-pub fn encode_data(payload: &[u8]) -> Bytes {
-    let mut buf = BytesMut::with_capacity(1 + payload.len());
-    buf.put_u8(KIND_DATA);
-    buf.put_slice(payload);
-    buf.freeze()
+/// A data frame around `payload`, which is not copied.
+pub fn encode_data(payload: Bytes) -> Datagram {
+    Datagram { head: Bytes::from_static(&[KIND_DATA]), body: payload }
 }
 
-/// A fragment frame around `part` (one copy, shared by every destination).
-pub fn encode_fragment(packet: u32, index: u16, count: u16, part: &[u8]) -> Bytes {
-    let mut buf = BytesMut::with_capacity(FRAGMENT_HEADER + part.len());
-    buf.put_u8(KIND_FRAGMENT);
-    buf.put_u32(packet);
-    buf.put_u16(index);
-    buf.put_u16(count);
-    buf.put_slice(part);
-    buf.freeze()
+/// A fragment frame around `part`, which is not copied.
+pub fn encode_fragment(packet: u32, index: u16, count: u16, part: Bytes) -> Datagram {
+    let mut head = BytesMut::with_capacity(FRAGMENT_HEADER);
+    head.put_u8(KIND_FRAGMENT);
+    head.put_u32(packet);
+    head.put_u16(index);
+    head.put_u16(count);
+    Datagram { head: head.freeze(), body: part }
 }
 
 fn decode_fragment(bytes: Bytes) -> Result<Fragment, FrameError> {

@@ -38,7 +38,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use totem::{Destination, Instant, NodeId};
 
-pub use frame::{Fragment, Frame, FrameError, Heartbeat, FRAGMENT_HEADER, HEARTBEAT_LEN};
+pub use frame::{Datagram, Fragment, Frame, FrameError, Heartbeat, FRAGMENT_HEADER, HEARTBEAT_LEN};
 
 /// A link number, corosync's `linknumber` (0 ..= 7, the `N` of `ringN_addr`).
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -56,7 +56,7 @@ impl fmt::Display for LinkId {
 }
 
 /// A datagram to send: the link (local socket), the peer's address on that link, the bytes.
-pub type LinkTransmit = (LinkId, SocketAddr, Bytes);
+pub type LinkTransmit = (LinkId, SocketAddr, Datagram);
 
 /// Heartbeat options, as corosync.conf's `interface { knet_* }` options.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -361,7 +361,7 @@ impl Links {
     /// `datagram_max` goes as fragments, each destination's in a row. Unknown destinations
     /// are counted in [`LinkStats::no_route`].
     pub fn send(&mut self, dest: Destination, payload: Bytes, out: &mut Vec<LinkTransmit>) {
-        let datagrams = self.frames(&payload);
+        let datagrams = self.frames(payload);
         match dest {
             Destination::All => {
                 for links in self.peers.values_mut() {
@@ -384,12 +384,12 @@ impl Links {
         for peer in self.peers.values_mut().filter_map(|links| links.get_mut(&LinkId(0))) {
             peer.data_sent += 1;
         }
-        out.extend(self.frames(&payload).into_iter().map(|d| (LinkId(0), group, d)));
+        out.extend(self.frames(payload).into_iter().map(|d| (LinkId(0), group, d)));
     }
 
     /// The datagrams carrying `payload`: one data frame (kind byte and payload), or fragments
     /// when that is longer than `datagram_max`.
-    fn frames(&mut self, payload: &[u8]) -> Vec<Bytes> {
+    fn frames(&mut self, payload: Bytes) -> Vec<Datagram> {
         if payload.len() < self.config.datagram_max {
             return vec![frame::encode_data(payload)];
         }
@@ -402,10 +402,11 @@ impl Links {
         let packet = self.next_packet;
         self.next_packet = self.next_packet.wrapping_add(1);
         self.stats.packets_cut += 1;
-        payload
-            .chunks(part_max)
-            .enumerate()
-            .map(|(i, part)| frame::encode_fragment(packet, i as u16, count16, part))
+        (0..count)
+            .map(|i| {
+                let part = payload.slice(i * part_max..payload.len().min((i + 1) * part_max));
+                frame::encode_fragment(packet, i as u16, count16, part)
+            })
             .collect()
     }
 
@@ -495,7 +496,7 @@ impl Links {
             Frame::Ping(hb) => {
                 if self.heartbeat_matches(&hb, node, link) {
                     let pong = Heartbeat { link, sender: self.local, timestamp: hb.timestamp };
-                    self.queue_transmit((link, from, Frame::Pong(pong).encode()));
+                    self.queue_transmit((link, from, Frame::Pong(pong).encode().into()));
                 }
                 None
             }
@@ -604,7 +605,7 @@ impl Links {
                 peer.awaiting_pong = true;
                 peer.pings_sent += 1;
                 let ping = Heartbeat { link, sender: self.local, timestamp: now.as_nanos() };
-                pings.push((link, peer.addr, Frame::Ping(ping).encode()));
+                pings.push((link, peer.addr, Frame::Ping(ping).encode().into()));
             }
         }
         for ping in pings {
@@ -667,7 +668,7 @@ impl Links {
 
 /// Appends the datagrams carrying one packet to one peer: on its lowest up link, else on its
 /// lowest link.
-fn route(links: &mut BTreeMap<LinkId, PeerLink>, datagrams: &[Bytes], out: &mut Vec<LinkTransmit>) {
+fn route(links: &mut BTreeMap<LinkId, PeerLink>, datagrams: &[Datagram], out: &mut Vec<LinkTransmit>) {
     let chosen = links.iter().find(|(_, l)| l.up).or_else(|| links.iter().next()).map(|(&id, _)| id);
     let link = chosen.expect("every peer has at least one link (checked in Links::new)");
     let peer = links.get_mut(&link).expect("chosen from this map");

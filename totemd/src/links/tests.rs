@@ -38,8 +38,13 @@ fn data(payload: &'static [u8]) -> Bytes {
     Frame::Data(Bytes::from_static(payload)).encode()
 }
 
-fn transmits(l: &mut Links) -> Vec<LinkTransmit> {
-    std::iter::from_fn(|| l.poll_transmit()).collect()
+/// Transmits with each datagram's bytes in one buffer.
+fn flat(transmits: Vec<LinkTransmit>) -> Vec<(LinkId, SocketAddr, Bytes)> {
+    transmits.into_iter().map(|(link, to, d)| (link, to, d.to_bytes())).collect()
+}
+
+fn transmits(l: &mut Links) -> Vec<(LinkId, SocketAddr, Bytes)> {
+    flat(std::iter::from_fn(|| l.poll_transmit()).collect())
 }
 
 fn events(l: &mut Links) -> Vec<LinkEvent> {
@@ -165,13 +170,13 @@ fn data_goes_over_the_lowest_up_link_and_back_to_link_0_when_it_recovers() {
 
     // Nothing known up yet: link 0, so a cluster can form.
     l.send(Destination::Node(B), Bytes::from_static(b"t1"), &mut out);
-    assert_eq!(out, vec![(L0, addr(B, L0), data(b"t1"))]);
+    assert_eq!(flat(std::mem::take(&mut out)), vec![(L0, addr(B, L0), data(b"t1"))]);
 
     // Link 1 up, link 0 down: link 1.
     bring_up(&mut l, B, L1);
     out.clear();
     l.send(Destination::Node(B), Bytes::from_static(b"t2"), &mut out);
-    assert_eq!(out, vec![(L1, addr(B, L1), data(b"t2"))]);
+    assert_eq!(flat(std::mem::take(&mut out)), vec![(L1, addr(B, L1), data(b"t2"))]);
 
     // Link 0 recovers: it is used again.
     ping_and_pong(&mut l, ms(1500), B, L0);
@@ -181,7 +186,7 @@ fn data_goes_over_the_lowest_up_link_and_back_to_link_0_when_it_recovers() {
     assert_eq!(events(&mut l), vec![LinkEvent::Up { node: B, link: L0 }]);
     out.clear();
     l.send(Destination::Node(B), Bytes::from_static(b"t3"), &mut out);
-    assert_eq!(out, vec![(L0, addr(B, L0), data(b"t3"))]);
+    assert_eq!(flat(std::mem::take(&mut out)), vec![(L0, addr(B, L0), data(b"t3"))]);
     assert_eq!(l.status().iter().map(|s| s.data_sent).collect::<Vec<_>>(), vec![2, 1]);
 }
 
@@ -191,7 +196,10 @@ fn multicast_routes_each_peer_on_its_own_best_link() {
     bring_up(&mut l, C, L1);
     let mut out = Vec::new();
     l.send(Destination::All, Bytes::from_static(b"m"), &mut out);
-    assert_eq!(out, vec![(L0, addr(B, L0), data(b"m")), (L1, addr(C, L1), data(b"m"))]);
+    assert_eq!(
+        flat(std::mem::take(&mut out)),
+        vec![(L0, addr(B, L0), data(b"m")), (L1, addr(C, L1), data(b"m"))]
+    );
 }
 
 #[test]
@@ -200,7 +208,7 @@ fn send_to_an_unknown_or_local_node_is_counted() {
     let mut out = Vec::new();
     l.send(Destination::Node(ME), Bytes::from_static(b"x"), &mut out);
     l.send(Destination::Node(NodeId(9)), Bytes::from_static(b"x"), &mut out);
-    assert_eq!(out, vec![]);
+    assert_eq!(flat(std::mem::take(&mut out)), vec![]);
     assert_eq!(l.stats(), &LinkStats { no_route: 2, ..LinkStats::default() });
 }
 
@@ -381,7 +389,7 @@ fn a_multicast_is_one_data_frame_to_the_group_opened_like_a_unicast() {
     let group = SocketAddr::from(([239, 192, 1, 2], 5405));
     let mut out = Vec::new();
     me.send_multicast(group, Bytes::from_static(b"packet"), &mut out);
-    let [(link, to, bytes)]: [LinkTransmit; 1] = out.try_into().unwrap();
+    let [(link, to, bytes)]: [(LinkId, SocketAddr, Bytes); 1] = flat(out).try_into().unwrap();
     assert_eq!((link, to, bytes.clone()), (L0, group, data(b"packet")));
     let sent: Vec<(NodeId, LinkId, u64)> =
         me.status().iter().map(|s| (s.node, s.link, s.data_sent)).collect();
@@ -426,7 +434,8 @@ fn a_long_packet_goes_as_fragments_each_peer_in_a_row_and_is_joined_once() {
     assert_eq!(sent, vec![1, 0, 1, 0], "a packet counts once, however many fragments");
 
     let mut b = peer_of_me(B);
-    let mut mine: Vec<Bytes> = out[..per_peer].iter().map(|t| t.2.clone()).collect();
+    let mut mine: Vec<Bytes> = out[..per_peer].iter().map(|t| t.2.to_bytes()).collect();
+    assert!(out.iter().all(|t| packet.as_ptr_range().contains(&t.2.body.as_ptr())), "parts are not copied");
     mine.reverse();
     let last = mine.pop().unwrap();
     for f in &mine {
@@ -452,9 +461,9 @@ fn packets_that_lost_a_fragment_are_dropped_and_the_next_ones_get_through() {
         let mut out = Vec::new();
         me.send(Destination::Node(B), packet.clone(), &mut out);
         let skip = if n < lossy { 1 } else { usize::MAX };
-        for (i, (_, _, bytes)) in out.into_iter().enumerate() {
+        for (i, (_, _, datagram)) in out.into_iter().enumerate() {
             if i != skip {
-                if let Some(p) = b.handle_datagram(ms(1), L0, addr(ME, L0), bytes) {
+                if let Some(p) = b.handle_datagram(ms(1), L0, addr(ME, L0), datagram.to_bytes()) {
                     assert_eq!(p, packet);
                     joined.push(n);
                 }
@@ -473,24 +482,48 @@ fn malformed_fragments_are_refused() {
     let mut b = peer_of_me(B);
     let from = addr(ME, L0);
     for bad in [
-        frame::encode_fragment(1, 0, 1, b"x"), // count below 2
-        frame::encode_fragment(1, 2, 2, b"x"), // index past count
-        frame::encode_fragment(1, 0, 2, b""),  // no bytes
+        frame::encode_fragment(1, 0, 1, Bytes::from_static(b"x")).to_bytes(), // count below 2
+        frame::encode_fragment(1, 2, 2, Bytes::from_static(b"x")).to_bytes(), // index past count
+        frame::encode_fragment(1, 0, 2, Bytes::from_static(b"")).to_bytes(),  // no bytes
     ] {
         assert_eq!(b.handle_datagram(ms(1), L0, from, bad), None);
     }
     assert_eq!(b.stats().malformed, 3);
-    assert_eq!(b.handle_datagram(ms(1), L0, from, frame::encode_fragment(7, 0, 3, b"a")), None);
-    assert_eq!(b.handle_datagram(ms(1), L0, from, frame::encode_fragment(7, 1, 2, b"b")), None);
+    assert_eq!(
+        b.handle_datagram(
+            ms(1),
+            L0,
+            from,
+            frame::encode_fragment(7, 0, 3, Bytes::from_static(b"a")).to_bytes()
+        ),
+        None
+    );
+    assert_eq!(
+        b.handle_datagram(
+            ms(1),
+            L0,
+            from,
+            frame::encode_fragment(7, 1, 2, Bytes::from_static(b"b")).to_bytes()
+        ),
+        None
+    );
     assert_eq!(b.stats().packets_incomplete, 1);
     assert_eq!(
-        b.handle_datagram(ms(1), L0, from, frame::encode_fragment(7, 0, 2, b"a")),
+        b.handle_datagram(
+            ms(1),
+            L0,
+            from,
+            frame::encode_fragment(7, 0, 2, Bytes::from_static(b"a")).to_bytes()
+        ),
         Some(Bytes::from_static(b"ab")),
         "started over with the new count"
     );
-    let huge = vec![0u8; 60_000];
+    let huge = Bytes::from(vec![0u8; 60_000]);
     for i in 0..3 {
-        assert_eq!(b.handle_datagram(ms(1), L0, from, frame::encode_fragment(9, i, 4, &huge)), None);
+        assert_eq!(
+            b.handle_datagram(ms(1), L0, from, frame::encode_fragment(9, i, 4, huge.clone()).to_bytes()),
+            None
+        );
     }
     assert_eq!(b.stats().packets_incomplete, 2, "over JOINED_MAX");
 }

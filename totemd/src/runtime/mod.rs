@@ -51,7 +51,7 @@ use totem::{Destination, Event, NodeId, PersistedState, RingId, SrpState, Transm
 
 use crate::config::{fmt_members, DaemonConfig};
 use crate::crypto::PacketCrypto;
-use crate::links::{LinkEvent, LinkId, LinkStatus, LinkTransmit, Links, LinksError};
+use crate::links::{Datagram, LinkEvent, LinkId, LinkStatus, LinkTransmit, Links, LinksError};
 use crate::node::{Node, NodeError};
 use crate::state::{StateDir, StateError};
 use api::{ClientInput, IpcServer, IpcSetupError};
@@ -845,7 +845,7 @@ impl Driver<'_> {
                 tracing::warn!(%link, %addr, "no local socket for link: datagrams dropped");
                 continue;
             };
-            let datagrams: Vec<&[u8]> = train.iter().map(|(_, _, b)| &b[..]).collect();
+            let datagrams: Vec<&Datagram> = train.iter().map(|(_, _, d)| d).collect();
             match segments::send_train(socket, &datagrams, addr).await {
                 Ok(bytes) => {
                     self.stats.datagrams_sent += n as u64;
@@ -889,8 +889,13 @@ impl Driver<'_> {
     }
 
     /// Sends one datagram; true when it failed on a pending ICMP port unreachable (not sent).
-    async fn send_to(socket: &UdpSocket, stats: &mut DriverStats, payload: &[u8], addr: SocketAddr) -> bool {
-        match socket.send_to(payload, addr).await {
+    async fn send_to(
+        socket: &UdpSocket,
+        stats: &mut DriverStats,
+        datagram: &Datagram,
+        addr: SocketAddr,
+    ) -> bool {
+        match segments::send_datagram(socket, datagram, addr).await {
             Ok(n) => {
                 stats.datagrams_sent += 1;
                 stats.bytes_sent += n as u64;

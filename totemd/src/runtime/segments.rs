@@ -23,6 +23,8 @@ use nix::sys::socket::{
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
 
+use crate::links::Datagram;
+
 /// Most segments in one train (the kernel's bound is 64 on older kernels).
 pub const TRAIN_SEGMENTS_MAX: usize = 64;
 
@@ -104,7 +106,7 @@ pub fn datagrams(data: Bytes, segment: Option<usize>) -> impl Iterator<Item = By
 /// Where a run of datagrams ends: the longest prefix of `items` (at least one) that may go as
 /// one train — same link and peer, every datagram the size of the first but the last, which
 /// may be shorter, within the segment and byte bounds.
-pub fn train_len<L: PartialEq>(items: &[(L, SocketAddr, Bytes)]) -> usize {
+pub fn train_len<L: PartialEq>(items: &[(L, SocketAddr, Datagram)]) -> usize {
     let Some((link, addr, first)) = items.first() else { return 0 };
     let size = first.len();
     let mut bytes = size;
@@ -125,16 +127,43 @@ pub fn train_len<L: PartialEq>(items: &[(L, SocketAddr, Bytes)]) -> usize {
 
 /// Sends `train` (datagrams as [`train_len`] groups them) to `addr` in one call with
 /// `UDP_SEGMENT`, waiting while the socket's buffer is full. Returns the bytes sent.
-pub async fn send_train(socket: &UdpSocket, train: &[&[u8]], addr: SocketAddr) -> io::Result<usize> {
+pub async fn send_train(socket: &UdpSocket, train: &[&Datagram], addr: SocketAddr) -> io::Result<usize> {
     let segment = u16::try_from(train[0].len())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "segment over 64 KiB"))?;
+    send_vectored(socket, train, Some(segment), addr).await
+}
+
+/// Sends one datagram, head and body in one call, waiting while the socket's buffer is full.
+pub async fn send_datagram(socket: &UdpSocket, datagram: &Datagram, addr: SocketAddr) -> io::Result<usize> {
+    send_vectored(socket, &[datagram], None, addr).await
+}
+
+/// `datagrams` in one `sendmsg`: as a train of `segment`-byte datagrams, or (`None`) as one.
+async fn send_vectored(
+    socket: &UdpSocket,
+    datagrams: &[&Datagram],
+    segment: Option<u16>,
+    addr: SocketAddr,
+) -> io::Result<usize> {
     let dest = SockaddrStorage::from(addr);
-    let iov: Vec<IoSlice<'_>> = train.iter().map(|d| IoSlice::new(d)).collect();
+    let iov: Vec<IoSlice<'_>> = datagrams
+        .iter()
+        .flat_map(|d| [&d.head, &d.body])
+        .filter(|part| !part.is_empty())
+        .map(|part| IoSlice::new(part))
+        .collect();
     loop {
         socket.writable().await?;
         let sent = socket.try_io(Interest::WRITABLE, || {
-            let cmsg = [ControlMessage::UdpGsoSegments(&segment)];
-            sendmsg(socket.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), Some(&dest)).map_err(io::Error::from)
+            let gso;
+            let cmsg: &[ControlMessage<'_>] = match &segment {
+                Some(size) => {
+                    gso = [ControlMessage::UdpGsoSegments(size)];
+                    &gso
+                }
+                None => &[],
+            };
+            sendmsg(socket.as_raw_fd(), &iov, cmsg, MsgFlags::empty(), Some(&dest)).map_err(io::Error::from)
         });
         match sent {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
@@ -155,8 +184,8 @@ pub fn is_unsupported(e: &io::Error) -> bool {
 mod tests {
     use super::*;
 
-    fn item(link: u8, port: u16, len: usize) -> (u8, SocketAddr, Bytes) {
-        (link, SocketAddr::from(([127, 0, 0, 1], port)), Bytes::from(vec![7; len]))
+    fn item(link: u8, port: u16, len: usize) -> (u8, SocketAddr, Datagram) {
+        (link, SocketAddr::from(([127, 0, 0, 1], port)), Bytes::from(vec![7; len]).into())
     }
 
     #[test]
@@ -207,12 +236,23 @@ mod tests {
         let tx = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let gro = enable_gro(&rx).is_ok();
         let payloads: Vec<Vec<u8>> = (0..5u8).map(|i| vec![i; if i == 4 { 300 } else { 1000 }]).collect();
-        let train: Vec<&[u8]> = payloads.iter().map(Vec::as_slice).collect();
+        // Each datagram in two parts, cut at another place each time: the kernel joins them.
+        let parts: Vec<Datagram> = payloads
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let p = Bytes::from(p.clone());
+                Datagram { head: p.slice(..i * 7), body: p.slice(i * 7..) }
+            })
+            .collect();
+        let train: Vec<&Datagram> = parts.iter().collect();
         let sent = send_train(&tx, &train, rx.local_addr().unwrap()).await.unwrap();
         assert_eq!(sent, 4300);
+        let one = Datagram { head: Bytes::from_static(b"he"), body: Bytes::from_static(b"llo") };
+        assert_eq!(send_datagram(&tx, &one, rx.local_addr().unwrap()).await.unwrap(), 5);
         let mut got: Vec<Vec<u8>> = Vec::new();
         let mut buf = vec![0u8; 65_536];
-        while got.len() < payloads.len() {
+        while got.len() < payloads.len() + 1 {
             rx.readable().await.unwrap();
             let Ok(r) = try_recv(&rx, &mut buf) else { continue };
             assert_eq!(r.from, tx.local_addr().unwrap());
@@ -222,6 +262,8 @@ mod tests {
             let data = Bytes::copy_from_slice(&buf[..r.len]);
             got.extend(datagrams(data, r.segment).map(|d| d.to_vec()));
         }
-        assert_eq!(got, payloads);
+        let mut want = payloads.clone();
+        want.push(b"hello".to_vec());
+        assert_eq!(got, want);
     }
 }
