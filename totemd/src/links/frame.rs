@@ -32,6 +32,10 @@ const KIND_FRAGMENT: u8 = 4;
 /// Bytes in front of a fragment's part: kind, packet id, index, count.
 pub const FRAGMENT_HEADER: usize = 1 + 4 + 2 + 2;
 
+/// Most fragments of one packet: a packet of 64 KiB in datagrams of the smallest `netmtu`
+/// the engine takes (416 bytes) needs under 200.
+pub const FRAGMENTS_MAX: u16 = 256;
+
 /// Length of a ping or pong frame: kind, link id, node id, timestamp.
 pub const HEARTBEAT_LEN: usize = 1 + 1 + 4 + 8;
 
@@ -125,7 +129,7 @@ pub enum FrameError {
     #[error("link id {0} out of range")]
     BadLinkId(u8),
     /// A fragment shorter than its header, with an index not below its count, a count below 2
-    /// or no bytes.
+    /// or above [`FRAGMENTS_MAX`], or no bytes.
     #[error("malformed fragment")]
     BadFragment,
 }
@@ -176,7 +180,7 @@ fn decode_fragment(bytes: Bytes) -> Result<Fragment, FrameError> {
     let packet = u32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]);
     let index = u16::from_be_bytes([bytes[5], bytes[6]]);
     let count = u16::from_be_bytes([bytes[7], bytes[8]]);
-    if count < 2 || index >= count {
+    if !(2..=FRAGMENTS_MAX).contains(&count) || index >= count {
         return Err(FrameError::BadFragment);
     }
     Ok(Fragment { packet, index, count, part: bytes.slice(FRAGMENT_HEADER..) })

@@ -38,7 +38,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use totem::{Destination, Instant, NodeId};
 
-pub use frame::{Datagram, Fragment, Frame, FrameError, Heartbeat, FRAGMENT_HEADER, HEARTBEAT_LEN};
+pub use frame::{
+    Datagram, Fragment, Frame, FrameError, Heartbeat, FRAGMENTS_MAX, FRAGMENT_HEADER, HEARTBEAT_LEN,
+};
 
 /// A link number, corosync's `linknumber` (0 ..= 7, the `N` of `ringN_addr`).
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -395,7 +397,7 @@ impl Links {
         }
         let part_max = self.config.datagram_max - FRAGMENT_HEADER;
         let count = payload.len().div_ceil(part_max);
-        let Ok(count16) = u16::try_from(count) else {
+        let Some(count16) = u16::try_from(count).ok().filter(|&c| c <= FRAGMENTS_MAX) else {
             // Not from the engine (its packets are far shorter): sent whole, the kernel cuts it.
             return vec![frame::encode_data(payload)];
         };

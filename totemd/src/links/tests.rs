@@ -485,10 +485,11 @@ fn malformed_fragments_are_refused() {
         frame::encode_fragment(1, 0, 1, Bytes::from_static(b"x")).to_bytes(), // count below 2
         frame::encode_fragment(1, 2, 2, Bytes::from_static(b"x")).to_bytes(), // index past count
         frame::encode_fragment(1, 0, 2, Bytes::from_static(b"")).to_bytes(),  // no bytes
+        frame::encode_fragment(1, 0, FRAGMENTS_MAX + 1, Bytes::from_static(b"x")).to_bytes(), // too many
     ] {
         assert_eq!(b.handle_datagram(ms(1), L0, from, bad), None);
     }
-    assert_eq!(b.stats().malformed, 3);
+    assert_eq!(b.stats().malformed, 4);
     assert_eq!(
         b.handle_datagram(
             ms(1),
