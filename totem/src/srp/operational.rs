@@ -159,7 +159,9 @@ impl Srp {
         let ring_id = Some(WireRingId::from(self.ring));
         let mut n = 0;
         while n < allowed {
-            let Some((fragments, guarantee)) = self.send_queue.next_packet(payload_max) else { break };
+            let assembly = &mut self.assembly;
+            let next = self.send_queue.next_packet(payload_max, |whole| assembly.keep_own(whole.clone()));
+            let Some((fragments, guarantee)) = next else { break };
             token.seq += 1;
             let mcast = Mcast {
                 ring_id,

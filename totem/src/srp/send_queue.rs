@@ -60,8 +60,13 @@ impl SendQueue {
     }
 
     /// Takes the next packet's fragments, at most `payload_max` bytes of them, and their
-    /// guarantee. Messages of one guarantee only share a packet.
-    pub(crate) fn next_packet(&mut self, payload_max: usize) -> Option<(Vec<Fragment>, Guarantee)> {
+    /// guarantee. Messages of one guarantee only share a packet. `cut` gets each message
+    /// whose first fragment this is and which takes more than one.
+    pub(crate) fn next_packet(
+        &mut self,
+        payload_max: usize,
+        mut cut: impl FnMut(&Bytes),
+    ) -> Option<(Vec<Fragment>, Guarantee)> {
         let guarantee = self.queue.front()?.guarantee;
         let mut room = payload_max;
         let mut fragments = Vec::new();
@@ -83,6 +88,9 @@ impl SendQueue {
             self.bytes -= take;
             room -= take + FRAGMENT_OVERHEAD;
             let last = front.offset == front.payload.len();
+            if first && !last {
+                cut(&front.payload);
+            }
             fragments.push(Fragment { first, last, data });
             if !last {
                 break;
@@ -110,7 +118,7 @@ mod tests {
         for _ in 0..5 {
             q.push(msg(100), Guarantee::Agreed);
         }
-        let (frags, g) = q.next_packet(1340).unwrap();
+        let (frags, g) = q.next_packet(1340, |_| {}).unwrap();
         assert_eq!(g, Guarantee::Agreed);
         assert_eq!(frags.len(), 5);
         assert!(frags.iter().all(|f| f.first && f.last));
@@ -124,7 +132,7 @@ mod tests {
         let m = msg(5000);
         q.push(m.clone(), Guarantee::Safe);
         let mut pieces = Vec::new();
-        while let Some((frags, g)) = q.next_packet(1340) {
+        while let Some((frags, g)) = q.next_packet(1340, |_| {}) {
             assert_eq!(g, Guarantee::Safe);
             assert_eq!(frags.len(), 1);
             pieces.push(frags[0].clone());
@@ -141,19 +149,19 @@ mod tests {
         let mut q = SendQueue::default();
         q.push(msg(10), Guarantee::Agreed);
         q.push(msg(10), Guarantee::Safe);
-        assert_eq!(q.next_packet(1340).unwrap().0.len(), 1);
-        assert_eq!(q.next_packet(1340).unwrap().1, Guarantee::Safe);
+        assert_eq!(q.next_packet(1340, |_| {}).unwrap().0.len(), 1);
+        assert_eq!(q.next_packet(1340, |_| {}).unwrap().1, Guarantee::Safe);
     }
 
     #[test]
     fn restart_partial_resends_from_the_start() {
         let mut q = SendQueue::default();
         q.push(msg(3000), Guarantee::Agreed);
-        let (frags, _) = q.next_packet(1340).unwrap();
+        let (frags, _) = q.next_packet(1340, |_| {}).unwrap();
         assert!(frags[0].first && !frags[0].last);
         q.restart_partial();
         assert_eq!(q.bytes(), 3000);
-        let (frags, _) = q.next_packet(1340).unwrap();
+        let (frags, _) = q.next_packet(1340, |_| {}).unwrap();
         assert!(frags[0].first);
     }
 }
