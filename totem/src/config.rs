@@ -37,8 +37,9 @@ pub struct TotemConfig {
     /// (default 400; corosync's is 50).
     ///
     /// corosync 3 hands knet Totem packets of up to 64 KiB, which knet cuts to the path MTU, so
-    /// its 50 packets a rotation carry up to about 3 MiB. Our packets are at most `netmtu`:
-    /// the defaults here carry about 600 kB a rotation, 128 packets (180 kB) a visit.
+    /// its 50 packets a rotation carry up to about 3 MiB. Packets of `netmtu` (the engine's
+    /// default, and after loss) carry about 600 kB a rotation with the defaults here, 128
+    /// packets (180 kB) a visit; with [`packet_max`](Self::packet_max) more.
     pub window_size: u32,
     /// `max_messages`: messages (packets) one node may send per token visit (default 128;
     /// corosync's is 17, see [`window_size`](Self::window_size)).
