@@ -25,7 +25,7 @@ use tokio::task::JoinHandle;
 
 use crate::frame::{frame_bytes, FrameDecoder, FRAME_MAX_DEFAULT};
 use crate::handshake::{version_supported, PROTOCOL_VERSION};
-use crate::io::{write_all_vectored, WRITE_CHUNKS_MAX};
+use crate::io::write_batch;
 use crate::{
     ClientFrame, ClientFrameKind, Event, Hello, IpcError, Request, RequestBody, Response, ResponseResult,
     ServerFrame, ServerFrameKind, Welcome,
@@ -395,14 +395,8 @@ async fn handshake_reply(rd: &mut OwnedReadHalf, decoder: &mut FrameDecoder) -> 
 async fn write_loop(mut wr: OwnedWriteHalf, mut frames: mpsc::Receiver<Bytes>) {
     let mut chunks = Vec::new();
     while let Some(frame) = frames.recv().await {
-        // Frames queued meanwhile go out in the same (vectored) write: one system call, not
-        // one each, and no copy.
-        chunks.push(frame);
-        while chunks.len() < WRITE_CHUNKS_MAX {
-            let Ok(more) = frames.try_recv() else { break };
-            chunks.push(more);
-        }
-        if let Err(e) = write_all_vectored(&mut wr, &mut chunks).await {
+        // Frames queued meanwhile go out in the same write.
+        if let Err(e) = write_batch(&mut wr, &mut chunks, frame, || frames.try_recv().ok()).await {
             tracing::debug!("totemd connection: write failed: {e}");
             return;
         }

@@ -415,21 +415,20 @@ impl Links {
     /// Files a fragment from `node`; the joined payload once its last one arrived.
     fn join(&mut self, node: NodeId, f: Fragment) -> Option<Bytes> {
         let joining = self.joining.entry(node).or_default();
+        let count = usize::from(f.count);
+        if let Some(at) = joining.iter().position(|j| j.packet == f.packet && j.parts.len() != count) {
+            // The same number with another count: a restarted sender. Start over.
+            joining.remove(at);
+            self.stats.packets_incomplete += 1;
+        }
         let at = match joining.iter().position(|j| j.packet == f.packet) {
-            Some(at) if joining[at].parts.len() == usize::from(f.count) => at,
-            Some(at) => {
-                // The same number with another count: a restarted sender. Start over.
-                joining.remove(at);
-                self.stats.packets_incomplete += 1;
-                return self.join(node, f);
-            }
+            Some(at) => at,
             None => {
                 if joining.len() >= JOINING_MAX {
                     joining.pop_front();
                     self.stats.packets_incomplete += 1;
                 }
-                let parts = vec![None; usize::from(f.count)];
-                joining.push_back(Joining { packet: f.packet, parts, have: 0, bytes: 0 });
+                joining.push_back(Joining { packet: f.packet, parts: vec![None; count], have: 0, bytes: 0 });
                 joining.len() - 1
             }
         };

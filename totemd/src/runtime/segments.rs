@@ -31,8 +31,8 @@ pub const TRAIN_SEGMENTS_MAX: usize = 64;
 /// Most bytes in one train: what fits in one UDP datagram's length.
 pub const TRAIN_BYTES_MAX: usize = 65_000;
 
-/// Where reads land: a large zeroed chunk that each read's bytes are split off, so a datagram
-/// (or a client's bytes) reaches the engine without a copy. A chunk is freed when the last
+/// Where datagram reads land: a large zeroed chunk that each read's bytes are split off, so a
+/// datagram reaches the engine without a copy. A chunk is freed when the last
 /// datagram cut from it is dropped; a new one comes from the allocator already zeroed.
 pub struct RecvBuf {
     chunk: BytesMut,

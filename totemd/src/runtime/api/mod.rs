@@ -33,7 +33,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use cpg::service::ClientId;
-use ipc::io::{write_all_vectored, WRITE_CHUNKS_MAX};
+use ipc::io::write_batch;
 use ipc::{ServerFrame, ServerFrameKind, ServerSession, SessionConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
@@ -320,17 +320,10 @@ async fn write_loop(
 ) {
     let mut chunks: Vec<Bytes> = Vec::new();
     while let Some(first) = rx.recv().await {
-        // Chunks queued meanwhile go out in the same (vectored) write: one system call, not
-        // one each, and no copy.
-        chunks.push(first);
-        while chunks.len() < WRITE_CHUNKS_MAX {
-            let Ok(more) = rx.try_recv() else { break };
-            chunks.push(more);
-        }
-        let len: usize = chunks.iter().map(Bytes::len).sum();
-        if write_all_vectored(&mut write, &mut chunks).await.is_err() {
+        // Chunks queued meanwhile go out in the same write.
+        let Ok(len) = write_batch(&mut write, &mut chunks, first, || rx.try_recv().ok()).await else {
             break;
-        }
+        };
         unsent.fetch_sub(len, Ordering::Relaxed);
         written.fetch_add(len as u64, Ordering::Relaxed);
     }
