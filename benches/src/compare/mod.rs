@@ -70,6 +70,9 @@ pub struct CompareArgs {
     /// at equal load on both systems rather than at each one's saturation; 0 = none.
     #[arg(long, default_value_t = 5000)]
     paced_rate: u32,
+    /// Only the paced runs (latency at equal load), none as fast as the daemons take them.
+    #[arg(long)]
+    paced_only: bool,
     /// Only these cluster sizes [default: 1,2].
     #[arg(long, value_delimiter = ',')]
     nodes: Vec<u32>,
@@ -88,6 +91,8 @@ struct Plan {
     /// Sizes of the paced runs (those of `sizes` up to 1 KiB) and their rate.
     paced: Vec<usize>,
     rate: u32,
+    /// Whether the runs as fast as the daemons take them are left out.
+    paced_only: bool,
     senders: Vec<u32>,
     nodes: Vec<u32>,
     crypto: Vec<bool>,
@@ -126,6 +131,9 @@ impl Plan {
         if let Some(s) = sizes.iter().find(|&&s| s < workload::HEADER_LEN) {
             bail!("--size {s}: at least {} bytes", workload::HEADER_LEN);
         }
+        if args.paced_only && args.paced_rate == 0 {
+            bail!("--paced-only needs a --paced-rate above 0");
+        }
         let paced = if args.paced_rate == 0 {
             Vec::new()
         } else {
@@ -136,6 +144,7 @@ impl Plan {
             sizes,
             paced,
             rate: args.paced_rate,
+            paced_only: args.paced_only,
             senders: vec![1, 2],
             nodes: if args.nodes.is_empty() { vec![1, 2] } else { args.nodes.clone() },
             crypto,
@@ -243,8 +252,9 @@ fn measure_cluster(
     let idle = procfs_now::rss(&cluster.pids());
     figures.add(&base, "RSS idle MiB (largest daemon)", false, series, max_mib(&idle));
     let mut peak_rss = 0.0f64;
+    let flat_sizes = if plan.paced_only { &[][..] } else { &plan.sizes[..] };
     let flat_out =
-        plan.sizes.iter().flat_map(|&size| plan.senders.iter().map(move |&senders| (size, senders, 0)));
+        flat_sizes.iter().flat_map(|&size| plan.senders.iter().map(move |&senders| (size, senders, 0)));
     let paced = plan.paced.iter().map(|&size| (size, 1, plan.rate));
     for (size, senders, rate) in flat_out.chain(paced) {
         let case = match rate {
@@ -448,6 +458,9 @@ mod tests {
             (vec![1024, 4096], vec![1024], 200, vec![true], vec![2])
         );
         assert!(plan(&["--paced-rate", "0"]).unwrap().paced.is_empty());
+        assert!(plan(&["--paced-only"]).unwrap().paced_only);
+        assert!(!plan(&[]).unwrap().paced_only);
+        assert!(plan(&["--paced-only", "--paced-rate", "0"]).is_err());
         assert!(plan(&["--crypto", "maybe"]).is_err());
         assert!(plan(&["--size", "4"]).is_err(), "smaller than the payload header");
     }
