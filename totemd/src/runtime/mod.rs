@@ -411,6 +411,13 @@ pub async fn drive(
                 }
             }
             Input::Received(received) => {
+                if !driver.ipc.clients.is_empty() {
+                    // What the clients sent meanwhile is taken before the packet: a token then
+                    // carries those messages along instead of leaving them for its next visit
+                    // (a whole rotation later). Their readers run during the yield.
+                    tokio::task::yield_now().await;
+                    driver.take_client_input();
+                }
                 driver.on_received(received, &mut rx);
                 // What else is readable already joins this turn: one flush per batch.
                 driver.receive_ready(&mut rx);
@@ -438,10 +445,7 @@ pub async fn drive(
             Input::Accepted(Err(e)) => tracing::warn!("IPC accept failed: {e}"),
             Input::Client(input) => {
                 driver.on_client_input(input);
-                for _ in 1..INPUT_BATCH {
-                    let Ok(input) = driver.ipc.io().1.try_recv() else { break };
-                    driver.on_client_input(input);
-                }
+                driver.take_client_input();
             }
         }
         if driver.shutdown_requested {
@@ -690,6 +694,14 @@ impl Driver<'_> {
             if !any {
                 break;
             }
+        }
+    }
+
+    /// The inputs of the clients' readers already waiting, up to [`INPUT_BATCH`].
+    fn take_client_input(&mut self) {
+        for _ in 0..INPUT_BATCH {
+            let Ok(input) = self.ipc.io().1.try_recv() else { break };
+            self.on_client_input(input);
         }
     }
 
