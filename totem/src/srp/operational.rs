@@ -239,10 +239,12 @@ impl Srp {
         }
     }
 
-    /// The hold expired: pass the idle token on (or, alone, process it again).
+    /// The hold ended: use the token for local work (or, alone, process it again), else pass
+    /// the idle token on.
     pub(super) fn on_hold_expired(&mut self, now: Instant) {
         let Some(mut token) = self.tok.held.take() else { return };
-        if self.active_members().len() == 1 {
+        let work = self.state == SrpState::Operational && !self.send_queue.is_empty();
+        if work || self.active_members().len() == 1 {
             token.token_seq += 1;
             self.accept_token(now, token);
         } else {
@@ -250,15 +252,17 @@ impl Srp {
         }
     }
 
-    /// New local work: use a held token now, or ask the representative to stop holding it.
+    /// New local work: use a held token, or ask the representative to stop holding it.
     pub(super) fn wake_token(&mut self, now: Instant) {
         if self.state != SrpState::Operational {
             return;
         }
-        if let Some(mut token) = self.tok.held.take() {
+        if self.tok.held.is_some() {
+            // The visit happens once the input at hand is taken (a timer due now), so that
+            // every message submitted with this one goes in it, not one alone and the rest a
+            // rotation later.
             self.tok.idle_rotations = 0;
-            token.token_seq += 1;
-            self.accept_token(now, token);
+            self.timers.set(Timer::Hold, now);
         } else if !self.hold_cancel_sent && self.members.len() > 1 {
             self.hold_cancel_sent = true;
             let notice = RingNotice { sender: self.node_id.0, ring_id: Some(self.ring.into()) };

@@ -129,7 +129,7 @@ pub(super) fn join(sender: u32, proc_set: &[u32], fail_set: &[u32], ring_seq: u6
     Packet::Join(Join { sender, proc_set: proc_set.to_vec(), fail_set: fail_set.to_vec(), ring_seq })
 }
 
-fn fragment(payload: &'static str) -> Fragment {
+pub(super) fn fragment(payload: &'static str) -> Fragment {
     Fragment { first: true, last: true, data: Bytes::from_static(payload.as_bytes()) }
 }
 

@@ -252,7 +252,7 @@ fn token_of_another_ring_is_dropped() {
 }
 
 /// A node alone in its ring keeps the token: a submitted message is sent and delivered at
-/// once, with nothing passed on.
+/// once (by a timer due at once, after the input at hand), with nothing passed on.
 #[test]
 fn lone_node_sends_and_delivers_a_submitted_message_at_once() {
     let mut srp = fresh(1);
@@ -261,6 +261,8 @@ fn lone_node_sends_and_delivers_a_submitted_message_at_once() {
     let lone = ring(8, 1);
 
     srp.submit(at(60), Bytes::from_static(b"x"), Guarantee::Agreed).unwrap();
+    assert_eq!(deadline(&srp, Timer::Hold), Some(at(60)));
+    advance(&mut srp, at(60));
 
     assert_eq!(sent(&mut srp), vec![to_all(Packet::Mcast(mcast(lone, 1, 1, "x")))]);
     assert_eq!(events(&mut srp), vec![delivery(lone, 1, 1, Guarantee::Agreed, "x")]);

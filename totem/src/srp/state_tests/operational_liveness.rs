@@ -67,21 +67,32 @@ fn token_hold_cancel_releases_the_held_token() {
     assert_eq!(deadline(&srp, Timer::Hold), None);
 }
 
-/// A message submitted on the representative uses the token it holds at once.
+/// A message submitted on the representative uses the token it holds at once: by a timer due
+/// at once, so that whatever else the same input submits goes in the same visit.
 #[test]
 fn local_submit_releases_the_held_token() {
     let mut srp = holding_representative();
 
     srp.submit(at(30), Bytes::from_static(b"x"), Guarantee::Agreed).unwrap();
+    assert_eq!(sent(&mut srp), vec![], "not before the input at hand is taken");
+    assert_eq!(deadline(&srp, Timer::Hold), Some(at(30)));
+    srp.submit(at(30), Bytes::from_static(b"y"), Guarantee::Agreed).unwrap();
+    advance(&mut srp, at(30));
 
     assert_eq!(
         sent(&mut srp),
         vec![
-            to_all(Packet::Mcast(mcast(R8, 1, 1, "x"))),
+            to_all(Packet::Mcast(Mcast {
+                fragments: vec![fragment("x"), fragment("y")],
+                ..mcast(R8, 1, 1, "x")
+            })),
             to(2, Packet::Token(Token { fcc: 1, ..token(R8, 8, 1, 1, 0) })),
         ]
     );
-    assert_eq!(events(&mut srp), vec![delivery(R8, 1, 1, Guarantee::Agreed, "x")]);
+    assert_eq!(
+        events(&mut srp),
+        vec![delivery(R8, 1, 1, Guarantee::Agreed, "x"), delivery(R8, 1, 1, Guarantee::Agreed, "y")]
+    );
     assert_eq!(srp.tok.held, None);
 }
 
