@@ -332,6 +332,12 @@ impl Node {
         self.srp.set_timing(config)
     }
 
+    /// Whether nothing waits to be sent: neither group messages nor the engine's queue. A
+    /// token visit then sends only what arrives before it.
+    pub fn send_queue_empty(&self) -> bool {
+        self.cpg.queue_bytes() == 0 && self.srp.send_queue_bytes() == 0
+    }
+
     /// The group service, for inspection (every group and its members, counters).
     pub fn cpg(&self) -> &CpgService {
         &self.cpg

@@ -411,10 +411,11 @@ pub async fn drive(
                 }
             }
             Input::Received(received) => {
-                if !driver.ipc.clients.is_empty() {
+                if !driver.ipc.clients.is_empty() && driver.node.send_queue_empty() {
                     // What the clients sent meanwhile is taken before the packet: a token then
                     // carries those messages along instead of leaving them for its next visit
-                    // (a whole rotation later). Their readers run during the yield.
+                    // (a whole rotation later). Their readers run during the yield. With messages
+                    // queued already the visit has work and the yield would only cost time.
                     tokio::task::yield_now().await;
                     driver.take_client_input();
                 }
